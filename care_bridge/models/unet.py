@@ -1,0 +1,73 @@
+"""The CARE U-Net (Weigert et al. 2018, after Ronneberger et al. 2015) in Keras 3, 2D or 3D.
+
+Input ``"S" + axes + "C"`` float32 with free spatial sizes (multiples of ``config.step``). Output: the restored
+image with ``n_channel_out`` channels; a probabilistic network outputs ``2 * n_channel_out`` channels, the
+Laplace mean followed by its positive scale (softplus), see :mod:`care_bridge.models.losses`.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+from .config import CareConfig  # noqa: E402
+
+
+def _conv(ndim: int):
+    return layers.Conv2D if ndim == 2 else layers.Conv3D
+
+
+def build_unet(config: CareConfig) -> keras.Model:
+    """A fresh, uncompiled U-Net for ``config`` (deterministic layer names, so weights load by name)."""
+    nd = config.ndim
+    Conv = _conv(nd)
+    Pool = layers.MaxPooling2D if nd == 2 else layers.MaxPooling3D
+    Up = layers.UpSampling2D if nd == 2 else layers.UpSampling3D
+    k = (config.unet_kern_size,) * nd
+    pool = tuple(config.unet_pool)
+    n0, c, d = config.unet_n_first, config.unet_n_conv_per_depth, config.unet_depth
+
+    inp = keras.Input(shape=(None,) * nd + (config.n_channel_in,), name="input")
+    x = inp
+    skips = []
+    for n in range(d):
+        for i in range(c):
+            x = Conv(n0 * 2**n, k, padding="same", activation="relu", name=f"down_level_{n}_no_{i}")(x)
+        skips.append(x)
+        x = Pool(pool, name=f"max_{n}")(x)
+    for i in range(c - 1):
+        x = Conv(n0 * 2**d, k, padding="same", activation="relu", name=f"middle_{i}")(x)
+    x = Conv(n0 * 2 ** max(0, d - 1), k, padding="same", activation="relu", name=f"middle_{c - 1}")(x)
+    for n in reversed(range(d)):
+        x = layers.Concatenate(axis=-1, name=f"concat_{n}")([Up(pool, name=f"up_{n}")(x), skips[n]])
+        for i in range(c - 1):
+            x = Conv(n0 * 2**n, k, padding="same", activation="relu", name=f"up_level_{n}_no_{i}")(x)
+        x = Conv(n0 * 2 ** max(0, n - 1), k, padding="same", activation="relu", name=f"up_level_{n}_no_{c - 1}")(x)
+
+    mean = Conv(config.n_channel_out, (1,) * nd, activation=None, name="mean")(x)
+    if config.unet_residual:
+        mean = layers.Add(name="residual")([mean, inp])
+    if config.unet_last_activation == "relu":
+        mean = layers.Activation("relu", name="mean_relu")(mean)
+    if config.probabilistic:
+        scale = Conv(config.n_channel_out, (1,) * nd, activation="softplus", name="scale")(x)
+        out = layers.Concatenate(axis=-1, name="mean_scale")([mean, scale])
+    else:
+        out = mean
+    return keras.Model(inp, out, name=config.name)
+
+
+def split_outputs(config: CareConfig, model: keras.Model) -> keras.Model:
+    """A view of ``model`` with one output per declared tensor: ``[restored]`` or ``[mean, scale]``
+    (what bundles expose). Shares the weights of ``model``."""
+    if not config.probabilistic:
+        return model
+    n = config.n_channel_out
+    out = model.output
+    mean = layers.Lambda(lambda t: t[..., :n], name="mean_out")(out)
+    scale = layers.Lambda(lambda t: t[..., n:], name="scale_out")(out)
+    return keras.Model(model.input, [mean, scale], name=f"{model.name}_split")

@@ -1,0 +1,154 @@
+"""Tiled prediction geometry (pure numpy): plan tiles, cut padded blocks, stitch.
+
+Every tile has the *same* shape ``core + 2 * halo``; tile origins are multiples of the network's step
+(pool ** depth), so max-pooling windows fall on the same pixels in every tile, and the halo covers the
+receptive field. The image is conceptually padded (``symmetric``, as bioimage.io.core does) by the halo on each
+side and up to a multiple of the step; a tile reads its block straight from the unpadded image with reflected
+indices, so no padded copy of the whole image is ever made. Untiled prediction is the special case of one
+tile, with the same padding, so tiled and untiled results agree exactly (up to the engine's arithmetic).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import CareBridgeError
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile. ``read`` are per-axis ``(start, stop)`` in image coordinates (may extend beyond the image:
+    reflected); ``write`` is the region of the output it fills (image coordinates, clipped to the image);
+    ``crop`` the same region in the tile's own (input-resolution) coordinates."""
+
+    read: tuple[tuple[int, int], ...]
+    write: tuple[slice, ...]
+    crop: tuple[slice, ...]
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    shape: tuple[int, ...]  # image spatial shape
+    n_tiles: tuple[int, ...]
+    core: tuple[int, ...]  # output region per tile (multiple of step)
+    halo: tuple[int, ...]  # multiple of step
+    tiles: tuple[Tile, ...]
+
+    @property
+    def tile_shape(self) -> tuple[int, ...]:
+        return tuple(c + 2 * h for c, h in zip(self.core, self.halo))
+
+
+def _ceil_to(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def plan_tiles(
+    shape: Sequence[int],
+    n_tiles: Sequence[int],
+    halo: Sequence[int],
+    step: Sequence[int],
+    min_size: Sequence[int] | None = None,
+) -> TilePlan:
+    """Plan ``prod(n_tiles)`` equal-shaped tiles over a spatial ``shape``.
+
+    ``halo`` is rounded up to the step. Along each axis the core length is ``ceil(L / n)`` rounded up to the
+    step; the last tile is shifted back so it ends at the padded image end (overlapping its neighbour) instead
+    of running far past the image. ``n`` is reduced where the image is too small for that many tiles.
+    """
+    nd = len(shape)
+    if not (len(n_tiles) == len(halo) == len(step) == nd):
+        raise ValueError("shape, n_tiles, halo and step need one entry per spatial axis")
+    if any(n < 1 for n in n_tiles):
+        raise CareBridgeError(f"n_tiles must be >= 1 per axis, got {tuple(n_tiles)}")
+    halo = tuple(_ceil_to(h, s) for h, s in zip(halo, step))
+    min_size = tuple(min_size) if min_size is not None else tuple(step)
+    per_axis, cores, ns = [], [], []
+    for L, n, h, s, mn in zip(shape, n_tiles, halo, step, min_size):
+        padded = _ceil_to(L, s)
+        n = min(n, max(1, padded // s))
+        core = _ceil_to(math.ceil(L / n), s)
+        while core + 2 * h < mn:  # tiny images: a tile must reach the network's minimum size
+            core += s
+        n = min(n, math.ceil(L / core))  # rounding can make fewer tiles enough
+        starts = [min(i * core, max(0, _ceil_to(L, s) - core)) for i in range(n)]
+        axis = []
+        for i, st in enumerate(starts):
+            w0 = i * core if i > 0 else 0
+            w1 = min(L, (i + 1) * core) if i < n - 1 else L
+            w0 = max(w0, st)
+            axis.append(((st - h, st + core + h), slice(w0, w1), slice(w0 - st + h, w1 - st + h)))
+        per_axis.append(axis)
+        cores.append(core)
+        ns.append(n)
+    tiles = tuple(
+        Tile(tuple(a[0] for a in combo), tuple(a[1] for a in combo), tuple(a[2] for a in combo))
+        for combo in itertools.product(*per_axis)
+    )
+    return TilePlan(tuple(shape), tuple(ns), tuple(cores), halo, tiles)
+
+
+def reflect_indices(start: int, stop: int, length: int) -> np.ndarray:
+    """Indices ``start..stop-1`` mapped into ``[0, length)`` by symmetric reflection (``abc|cba|abc``)."""
+    i = np.arange(start, stop)
+    period = 2 * length
+    i = np.mod(i, period)
+    return np.where(i >= length, period - 1 - i, i)
+
+
+def read_block(image: np.ndarray, read: Sequence[tuple[int, int]], n_lead: int = 0) -> np.ndarray:
+    """The block ``read`` of the symmetrically padded ``image``, without padding the whole image.
+
+    ``image`` has ``n_lead`` leading non-spatial axes (kept whole), then the spatial axes, then any trailing
+    axes (e.g. channels, kept whole). Returns a new contiguous array.
+    """
+    sl: list = [slice(None)] * image.ndim
+    fancy = []
+    for k, (a, b) in enumerate(read):
+        ax = n_lead + k
+        L = image.shape[ax]
+        if 0 <= a and b <= L:
+            sl[ax] = slice(a, b)
+        else:
+            fancy.append((ax, reflect_indices(a, b, L)))
+    block = image[tuple(sl)]
+    for ax, idx in fancy:
+        block = np.take(block, idx, axis=ax)
+    return np.ascontiguousarray(block)
+
+
+def iter_tiles(plan: TilePlan) -> Iterator[Tile]:
+    yield from plan.tiles
+
+
+def auto_n_tiles(
+    shape: Sequence[int],
+    *,
+    halo: Sequence[int],
+    step: Sequence[int],
+    bytes_per_voxel: float,
+    memory_budget: float,
+) -> tuple[int, ...]:
+    """Fewest tiles such that one tile's working memory (``bytes_per_voxel`` x tile voxels) fits the budget.
+
+    Splits the axis with the largest current tile extent first (Z last in 3D only if it is smaller), which keeps
+    tiles close to cubic and the halo overhead low.
+    """
+    n = [1] * len(shape)
+    for _ in range(10_000):
+        plan = plan_tiles(shape, n, halo, step)
+        if math.prod(plan.tile_shape) * bytes_per_voxel <= memory_budget:
+            return tuple(plan.n_tiles)
+        order = sorted(range(len(shape)), key=lambda k: -plan.core[k])
+        for k in order:
+            if plan.core[k] > step[k]:
+                n[k] = plan.n_tiles[k] + 1
+                break
+        else:
+            return tuple(plan.n_tiles)
+    return tuple(n)
