@@ -1,0 +1,247 @@
+"""Training patches: foreground-biased random sampling, augmentation, per-patch normalization, streaming.
+
+Following CARE/CSBDeep (Weigert et al. 2018): a patch is kept only if its ground truth holds enough
+foreground, i.e. the max-filtered target (filter size = patch size / 2) exceeds ``threshold`` times the
+image's ``percentile``-th percentile at the patch centre; each patch pair is then normalized by its own
+percentiles (CARE defaults low 2, high 99.8), optionally jittered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import maximum_filter
+
+from ..axes import check_axes, move_axes
+from ..errors import CareBridgeError
+from ..io import atomic_path
+from ..normalize import DEFAULT_EPS, DEFAULT_HIGH, DEFAULT_LOW, check_finite
+
+PATCH_AXES_2D, PATCH_AXES_3D = "SYXC", "SZYXC"
+
+
+@dataclass
+class PatchReport:
+    """What data generation did: kept and rejected (background) patch counts per image."""
+
+    n_images: int = 0
+    n_patches: int = 0
+    n_rejected_background: int = 0
+    per_image: dict[str, dict[str, int]] = field(default_factory=dict)
+    axes: str = ""
+    patch_shape: tuple[int, ...] = ()
+
+    def summary(self) -> str:
+        tried = self.n_patches + self.n_rejected_background
+        return (
+            f"{self.n_patches} patches from {self.n_images} image(s); "
+            f"{self.n_rejected_background} of {tried} candidates rejected as background"
+        )
+
+
+def foreground_mask(
+    y: np.ndarray, patch_shape: Sequence[int], *, threshold: float = 0.4, percentile: float = 99.9
+) -> np.ndarray:
+    """Pixels that may serve as patch centres: max-filtered ``y`` above ``threshold x percentile(y)``."""
+    filt = maximum_filter(y, size=[max(1, p // 2) for p in patch_shape], mode="constant")
+    return filt > threshold * np.percentile(y, percentile)
+
+
+def sample_patches(
+    x: np.ndarray,
+    y: np.ndarray,
+    patch_shape: Sequence[int],
+    n_patches: int,
+    *,
+    rng: np.random.Generator,
+    threshold: float = 0.4,
+    percentile: float = 99.9,
+    max_tries_factor: int = 20,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Random patches (spatial axes, then channels last) biased away from background.
+
+    ``x``/``y`` are ``"<spatial>C"`` arrays; returns ``(X, Y, n_rejected)`` with ``X``/``Y`` shaped
+    ``(n, *patch_shape, C)``, copied as float32. Candidates whose centre lies in background are counted as
+    rejected; if an image has no foreground at all, every candidate is rejected and none is returned.
+    """
+    sp = x.shape[:-1]
+    patch_shape = tuple(int(p) for p in patch_shape)
+    if len(patch_shape) != len(sp):
+        raise CareBridgeError(f"patch shape {patch_shape} needs {len(sp)} entries (one per spatial axis)")
+    if any(p > s for p, s in zip(patch_shape, sp)):
+        raise CareBridgeError(
+            f"image of spatial shape {sp} is smaller than one patch {patch_shape}; use a smaller --patch-shape"
+        )
+    mask = foreground_mask(y.max(axis=-1), patch_shape, threshold=threshold, percentile=percentile)
+    # valid centres: the patch must fit inside the image
+    valid = np.zeros_like(mask)
+    inner = tuple(slice(p // 2, s - (p - p // 2) + 1) for p, s in zip(patch_shape, sp))
+    valid[inner] = True
+    lo = [p // 2 for p in patch_shape]
+    Xs, Ys, rejected = [], [], 0
+    tries = 0
+    while len(Xs) < n_patches and tries < n_patches * max_tries_factor:
+        tries += 1
+        c = tuple(int(rng.integers(l, s - (p - l) + 1)) for l, p, s in zip(lo, patch_shape, sp))
+        if not (valid[c] and mask[c]):
+            rejected += 1
+            continue
+        sl = tuple(slice(ci - l, ci - l + p) for ci, l, p in zip(c, lo, patch_shape))
+        Xs.append(np.asarray(x[sl], np.float32))
+        Ys.append(np.asarray(y[sl], np.float32))
+    if not Xs:
+        shape = (0, *patch_shape, x.shape[-1])
+        return np.zeros(shape, np.float32), np.zeros((0, *patch_shape, y.shape[-1]), np.float32), rejected
+    return np.stack(Xs), np.stack(Ys), rejected
+
+
+def augment(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator, *, rotate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips and (for square YX patches) 90° rotations in the YX plane; batch axis first, channels
+    last. The same transform is applied to ``X[i]`` and ``Y[i]``."""
+    X, Y = X.copy(), Y.copy()
+    ya, xa = X.ndim - 3, X.ndim - 2
+    for i in range(len(X)):
+        k = int(rng.integers(4)) if rotate and X.shape[ya] == X.shape[xa] else 0
+        fy, fx = rng.random() < 0.5, rng.random() < 0.5
+        for A in (X, Y):
+            a = A[i]
+            if k:
+                a = np.rot90(a, k, axes=(ya - 1, xa - 1))
+            if fy:
+                a = np.flip(a, axis=ya - 1)
+            if fx:
+                a = np.flip(a, axis=xa - 1)
+            A[i] = a
+    return X, Y
+
+
+def normalize_patch_pairs(
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    low: float = DEFAULT_LOW,
+    high: float = DEFAULT_HIGH,
+    jitter: float = 0.0,
+    eps: float = DEFAULT_EPS,
+    rng: np.random.Generator | None = None,
+) -> None:
+    """In place: normalize each patch pair by its own percentiles (per channel); with ``jitter`` > 0 the
+    percentiles are drawn uniformly from ``low ± jitter`` and ``high ± jitter/4`` (clamped to [0, 100])."""
+    rng = rng or np.random.default_rng(0)
+    red = tuple(range(X.ndim - 2))  # spatial axes of one patch ("<spatial>C")
+    for A in (X, Y):
+        for i in range(len(A)):
+            lo_p, hi_p = low, high
+            if jitter:
+                lo_p = float(np.clip(rng.uniform(low - jitter, low + jitter), 0, 100))
+                hi_p = float(np.clip(rng.uniform(high - jitter / 4, high + jitter / 4), lo_p + 1e-3, 100))
+            p = np.percentile(A[i], [lo_p, hi_p], axis=red, keepdims=True)
+            A[i] -= p[0].astype(np.float32)
+            A[i] /= (p[1] - p[0] + eps).astype(np.float32)
+
+
+def create_patches(
+    pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
+    axes: str,
+    patch_shape: Sequence[int],
+    n_patches_per_image: int,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    augment_flips: bool = True,
+    percentile_low: float = DEFAULT_LOW,
+    percentile_high: float = DEFAULT_HIGH,
+    percentile_jitter: float = 0.0,
+    threshold: float = 0.4,
+    overwrite: bool = False,
+    progress: bool = True,
+    description: str = "",
+) -> PatchReport:
+    """Stream ``(name, low, high)`` pairs image by image into normalized float32 patches saved in ``out``
+    (a compressed ``.npz`` with ``X``, ``Y``, ``axes`` and a JSON ``report``).
+
+    ``axes`` describe the raw arrays (``"YX"``, ``"ZYX"``, ``"CYX"``, ``"CZYX"``); patches have axes
+    ``"SYXC"`` or ``"SZYXC"``. Only one raw image plus the kept float32 patches are in memory at any time.
+    """
+    axes = check_axes(axes)
+    spatial = "".join(a for a in "ZYX" if a in axes)
+    if spatial not in ("YX", "ZYX"):
+        raise CareBridgeError(f"axes {axes!r} must contain YX (2D) or ZYX (3D)")
+    extra = [a for a in axes if a not in spatial + "C"]
+    if extra:
+        raise CareBridgeError(f"axes {axes!r}: axis {''.join(extra)} is not supported for patches; use C, Z, Y, X")
+    rng = np.random.default_rng(seed)
+    report = PatchReport(axes=spatial, patch_shape=tuple(int(p) for p in patch_shape))
+    Xs, Ys = [], []
+    it = pairs
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(pairs, desc="patches", unit="image", disable=os.environ.get("CARE_BRIDGE_NO_PROGRESS") == "1")
+    for name, x, y in it:
+        for arr, what in ((x, f"{name} (low)"), (y, f"{name} (high)")):
+            check_axes(axes, arr.ndim)
+            check_finite(arr, what)
+        xc = move_axes(x, axes, spatial + "C")
+        yc = move_axes(y, axes, spatial + "C")
+        X, Y, rej = sample_patches(xc, yc, patch_shape, n_patches_per_image, rng=rng, threshold=threshold)
+        report.n_images += 1
+        report.n_rejected_background += rej
+        report.per_image[name] = {"kept": len(X), "rejected": rej}
+        if len(X):
+            if augment_flips:
+                X, Y = augment(X, Y, rng)
+            normalize_patch_pairs(X, Y, low=percentile_low, high=percentile_high, jitter=percentile_jitter, rng=rng)
+            Xs.append(X)
+            Ys.append(Y)
+    if report.n_images == 0:
+        raise CareBridgeError("no image pairs given")
+    if not Xs:
+        raise CareBridgeError(
+            f"all {report.n_rejected_background} candidate patches were rejected as background; "
+            "lower the foreground threshold or check the high-SNR images"
+        )
+    X, Y = np.concatenate(Xs), np.concatenate(Ys)
+    report.n_patches = len(X)
+    meta = asdict(report) | {"description": description, "percentiles": [percentile_low, percentile_high],
+                             "percentile_jitter": percentile_jitter}
+    save_patches(out, X, Y, spatial, meta, overwrite=overwrite)
+    return report
+
+
+def save_patches(out: str | Path, X: np.ndarray, Y: np.ndarray, spatial: str, meta: dict, *, overwrite: bool = False) -> Path:
+    """Write patches atomically as a compressed ``.npz`` (no pickled objects inside)."""
+    out = Path(out)
+    if out.suffix != ".npz":
+        raise CareBridgeError(f"patch file {out} must end in .npz")
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, X=X, Y=Y, axes=np.array("S" + spatial + "C"), report=np.array(json.dumps(meta)))
+    return out
+
+
+def load_patches(path: str | Path, *, validation_fraction: float = 0.1, seed: int = 0):
+    """Load a patch file → ``(X_train, Y_train, X_val, Y_val, axes, meta)``; the split is random but fixed
+    by ``seed``, at least one validation patch."""
+    p = Path(path)
+    if not p.is_file():
+        raise CareBridgeError(f"patch file {p} does not exist; create it with care-bridge datagen")
+    try:
+        with np.load(p, allow_pickle=False) as d:
+            X, Y, axes = d["X"], d["Y"], str(d["axes"])
+            meta = json.loads(str(d["report"])) if "report" in d else {}
+    except Exception as e:
+        raise CareBridgeError(f"cannot read patch file {p} ({e}); re-create it with care-bridge datagen") from e
+    if len(X) < 2:
+        raise CareBridgeError(f"{p} holds {len(X)} patch(es); need at least 2 for a train/validation split")
+    if not 0 < validation_fraction < 1:
+        raise CareBridgeError("validation fraction must be between 0 and 1")
+    idx = np.random.default_rng(seed).permutation(len(X))
+    n_val = max(1, int(round(validation_fraction * len(X))))
+    v, t = idx[:n_val], idx[n_val:]
+    return X[t], Y[t], X[v], Y[v], axes, meta

@@ -1,0 +1,399 @@
+"""Table-in/table-out logic behind the KNIME nodes.
+
+The KNIME extension (``knime_workflows/care_bridge_knime``) and the stock Python Script node workflow both call
+these functions; nothing here imports KNIME. Each function takes and returns a pandas DataFrame with one row
+per image, so it can be tested and benchmarked without KNIME. Restoring goes through the same runtime calls
+as ``care-bridge predict`` (:func:`care_bridge.io.read_image` → ``Restorer.restore`` →
+:func:`care_bridge.io.write_image`), which is what makes the outputs identical.
+
+Bad rows never stop a table: a missing or unreadable file, or an image that does not fit the model, gives that
+row ``status == "error"`` and a one-line message, unless ``fail_on_error`` is set. A node never overwrites a
+file it did not write: see :class:`OutputGuard`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import CareBridgeError
+
+IMAGE_COLUMN = "image_path"
+TARGET_COLUMN = "target_path"
+RESTORED_COLUMN = "restored_path"
+SCALE_COLUMN = "scale_path"  # filled for probabilistic bundles, missing otherwise
+RESTORE_COLUMNS = (RESTORED_COLUMN, SCALE_COLUMN, "restore_status", "restore_error", "restore_seconds")
+METRIC_COLUMNS = ("nrmse", "psnr", "ssim")
+EVALUATE_COLUMNS = (*METRIC_COLUMNS, "evaluate_status", "evaluate_error")
+MODEL_COLUMNS = (
+    "bundle_path", "bundle_sha256", "model_name", "axes", "n_channel_in", "n_channel_out", "probabilistic", "mode",
+)
+ENGINES = ("auto", "onnxruntime", "tensorflow")
+MANIFEST_NAME = ".care_bridge_outputs.json"
+KNIME_WORKFLOW_URL = "knime://knime.workflow/"
+
+Progress = Callable[[float, str], None]
+
+
+def resolve_path(text: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
+    """A path as typed in a node dialog: absolute, ``knime://knime.workflow/…`` (relative to the workflow
+    folder, ``data_dir``'s parent) or relative (to the workflow data area ``data_dir``)."""
+    s = str(text).strip()
+    if not s:
+        raise CareBridgeError("a path option is empty; type a file or folder path")
+    if s.startswith(KNIME_WORKFLOW_URL):
+        if data_dir is None:
+            raise CareBridgeError(f"{s} needs a workflow to resolve against; give an absolute path")
+        return (Path(data_dir).parent / s[len(KNIME_WORKFLOW_URL):]).resolve()
+    if s.startswith("knime://"):
+        raise CareBridgeError(f"{s}: only knime://knime.workflow/ URLs are supported; give a file path")
+    p = Path(s).expanduser()
+    if not p.is_absolute():
+        if data_dir is None:
+            raise CareBridgeError(f"relative path {s} needs a workflow to resolve against; give an absolute path")
+        p = Path(data_dir) / p
+    return p.resolve()
+
+
+def parse_n_tiles(text: str | None) -> tuple[int, ...] | None:
+    """``""``/``"auto"`` → ``None`` (the runtime chooses); ``"2,2"`` → ``(2, 2)``."""
+    s = (text or "").strip().lower()
+    if s in ("", "auto", "automatic"):
+        return None
+    try:
+        tiles = tuple(int(t) for t in s.replace("x", ",").split(","))
+    except ValueError:
+        raise CareBridgeError(f"tiles {text!r} are not integers; give e.g. '2,2' (YX) or '1,2,2' (ZYX)") from None
+    if not tiles or min(tiles) < 1:
+        raise CareBridgeError(f"tiles {text!r} must be positive integers, e.g. '2,2'")
+    return tiles
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_restorer(bundle: str | os.PathLike, *, engine: str = "auto"):
+    """Load a bundle with the runtime; every failure becomes a one-line :class:`CareBridgeError`."""
+    from . import runtime
+
+    if engine not in ENGINES:
+        raise CareBridgeError(f"engine {engine!r} is unknown; choose one of {', '.join(ENGINES)}")
+    p = Path(bundle)
+    if not p.exists():
+        raise CareBridgeError(f"bundle {p} does not exist; check the CARE Bundle Reader's path")
+    return runtime.load(p, engine=engine)
+
+
+def describe_bundle(bundle: str | os.PathLike, *, engine: str = "auto") -> pd.DataFrame:
+    """The model table (one row, :data:`MODEL_COLUMNS`) that CARE Bundle Reader and CARE Trainer output."""
+    p = Path(bundle).resolve()
+    info = load_restorer(p, engine=engine).info
+    row = {
+        "bundle_path": str(p), "bundle_sha256": _sha256(p) if p.is_file() else "", "model_name": info.name,
+        "axes": info.axes, "n_channel_in": int(info.n_channel_in), "n_channel_out": int(info.n_channel_out),
+        "probabilistic": bool(info.probabilistic), "mode": info.mode,
+    }
+    return pd.DataFrame([row], columns=list(MODEL_COLUMNS))
+
+
+def bundle_from_model_table(model: pd.DataFrame) -> Path:
+    """The bundle path in a model table; fails unless it has exactly one row and the file is unchanged."""
+    missing = [c for c in ("bundle_path", "bundle_sha256") if c not in model.columns]
+    if missing:
+        raise CareBridgeError(
+            f"the model input lacks column(s) {', '.join(missing)}; connect a CARE Bundle Reader or CARE Trainer"
+        )
+    if len(model) != 1:
+        raise CareBridgeError(f"the model input has {len(model)} rows; it must describe exactly one bundle")
+    p = Path(str(model["bundle_path"].iloc[0]))
+    if not p.exists():
+        raise CareBridgeError(f"bundle {p} does not exist any more; re-run the CARE Bundle Reader")
+    want = str(model["bundle_sha256"].iloc[0] or "")
+    if want and p.is_file() and _sha256(p) != want:
+        raise CareBridgeError(f"bundle {p} changed since it was read; re-run the CARE Bundle Reader")
+    return p
+
+
+def list_images(folder: str | os.PathLike, *, pattern: str = "*.tif*",
+                target_folder: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Files in ``folder`` matching ``pattern`` (sorted) as :data:`IMAGE_COLUMN`; with ``target_folder``, the
+    file of the same name there as :data:`TARGET_COLUMN` (pairs for training and evaluation)."""
+    src = Path(folder)
+    if not src.is_dir():
+        raise CareBridgeError(f"image folder {src} does not exist; check the path")
+    files = sorted(p for p in src.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise CareBridgeError(f"no files match {pattern!r} in {src}; check the folder and the pattern")
+    df = pd.DataFrame({IMAGE_COLUMN: [str(p.resolve()) for p in files]})
+    if target_folder is not None:
+        tgt = Path(target_folder)
+        if not tgt.is_dir():
+            raise CareBridgeError(f"target folder {tgt} does not exist; check the path")
+        lonely = [p.name for p in files if not (tgt / p.name).is_file()]
+        if lonely:
+            raise CareBridgeError(f"{len(lonely)} image(s) have no file of the same name in {tgt}, e.g. {lonely[0]}")
+        df[TARGET_COLUMN] = [str((tgt / p.name).resolve()) for p in files]
+    return df
+
+
+class OutputGuard:
+    """Decides which files a node may write into ``folder``.
+
+    New files are always allowed. An existing file is replaced only with ``overwrite`` *and* if this node wrote
+    it earlier and nobody changed it since (size and mtime recorded in ``folder/.care_bridge_outputs.json``).
+    Input files and two rows writing the same name are refused.
+    """
+
+    def __init__(self, folder: Path, *, overwrite: bool, protected: set[Path] = frozenset()):
+        self.folder, self.overwrite, self.protected = folder, overwrite, protected
+        self._manifest = folder / MANIFEST_NAME
+        try:
+            self._files: dict[str, dict[str, int]] = json.loads(self._manifest.read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            self._files = {}  # unreadable manifest: nothing counts as ours, the safe direction
+        self._claimed: set[str] = set()
+
+    def claim(self, path: Path) -> bool:
+        """Reserve ``path``; return whether it replaces an earlier output. Raises if it may not be written."""
+        if path.resolve() in self.protected:
+            raise CareBridgeError(f"output {path} is one of the inputs; choose another output folder or suffix")
+        if path.name in self._claimed:
+            raise CareBridgeError(f"another row already writes {path.name}; input names must be unique")
+        replace = path.exists()
+        if replace:
+            if not self.overwrite:
+                raise CareBridgeError(f"output {path} already exists; enable 'Overwrite' or choose another folder")
+            st, rec = path.stat(), self._files.get(path.name)
+            if rec != {"size": st.st_size, "mtime_ns": st.st_mtime_ns}:
+                raise CareBridgeError(f"output {path} exists and was not written by this node; it is never replaced")
+        self._claimed.add(path.name)
+        return replace
+
+    def record(self, path: Path) -> None:
+        st = path.stat()
+        self._files[path.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    def save(self) -> None:
+        """Write the manifest atomically (temporary file + rename)."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", dir=self.folder)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"written_by": "care_bridge.knime_nodes", "files": self._files}, f, indent=0, sort_keys=True)
+        os.replace(tmp, self._manifest)
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What the CARE Restorer dialog sets (besides the model and the output folder)."""
+
+    image_column: str = IMAGE_COLUMN
+    axes: str | None = None  # None: the axes the TIFF declares, as care-bridge predict does
+    n_tiles: tuple[int, ...] | None = None  # None: automatic
+    suffix: str = ""
+    overwrite: bool = False
+    fail_on_error: bool = False
+
+
+def _cell_path(value: Any) -> Path:
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or not str(value).strip():
+        raise CareBridgeError("the path cell is empty")
+    return Path(str(value))
+
+
+def _check_new_columns(df: pd.DataFrame, names: tuple[str, ...]) -> None:
+    clash = [c for c in names if c in df.columns]
+    if clash:
+        raise CareBridgeError(f"the input already has column(s) {', '.join(clash)}; rename or remove them first")
+
+
+def output_names(image: Path, suffix: str, probabilistic: bool) -> tuple[str, str | None]:
+    """File names of the restored image and (probabilistic bundles) its ``_scale`` image, as the CLI names
+    them from ``--output``."""
+    stem = image.name.split(".tif")[0] if ".tif" in image.name.lower() else image.stem
+    name = f"{stem}{suffix}.tif"
+    return name, (f"{stem}{suffix}_scale.tif" if probabilistic else None)
+
+
+def restore_table(
+    df: pd.DataFrame, restorer, output_folder: str | os.PathLike, options: RestoreOptions = RestoreOptions(), *,
+    progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+) -> pd.DataFrame:
+    """Restore every image of ``df[options.image_column]`` with ``restorer`` (from :func:`load_restorer`).
+
+    Returns ``df`` with :data:`RESTORE_COLUMNS` appended: the written paths, ``"ok"``/``"error"``, the message
+    and the seconds spent on the row (reading, restoring and writing).
+    """
+    from .io import read_image, write_image
+
+    if options.image_column not in df.columns:
+        raise CareBridgeError(f"the input has no column {options.image_column!r}; choose the image path column")
+    _check_new_columns(df, RESTORE_COLUMNS)
+    out_dir = Path(output_folder)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CareBridgeError(f"output folder {out_dir} cannot be created ({e.strerror}); choose another") from e
+    if not os.access(out_dir, os.W_OK):
+        raise CareBridgeError(f"output folder {out_dir} is not writable; choose another")
+    protected = {Path(str(v)).resolve() for v in df[options.image_column] if isinstance(v, str) and v.strip()}
+    guard = OutputGuard(out_dir, overwrite=options.overwrite, protected=protected)
+    prob = bool(restorer.info.probabilistic)
+    cols: dict[str, list] = {c: [] for c in RESTORE_COLUMNS}
+    n = len(df)
+    try:
+        for i, value in enumerate(df[options.image_column]):
+            if cancelled is not None and cancelled():
+                raise RuntimeError("execution was cancelled")
+            t0 = time.perf_counter()
+            written: list[str | None] = [None, None]
+            try:
+                src = _cell_path(value)
+                names = output_names(src, options.suffix, prob)
+                targets = [out_dir / nm if nm else None for nm in names]
+                replace = [guard.claim(t) if t else False for t in targets]
+                image, meta = read_image(src)
+                axes = options.axes or meta.axes
+                if not axes:
+                    raise CareBridgeError(f"the axes of {src.name} are unknown; set the 'Axes' option (e.g. ZYX)")
+                res = restorer.restore(image, axes=axes, n_tiles=options.n_tiles)
+                outputs = [res.image, res.scale]
+                for k, target in enumerate(targets):
+                    if target is not None and outputs[k] is not None:
+                        write_image(target, outputs[k], axes, overwrite=replace[k], meta=meta)
+                        guard.record(target)
+                        written[k] = str(target)
+                status, message = "ok", None
+            except CareBridgeError as e:
+                status, message = "error", str(e)
+            except (OSError, ValueError, RuntimeError, MemoryError) as e:  # a bad row must not end the table
+                status, message = "error", f"{type(e).__name__}: {e}"
+            if status == "error" and options.fail_on_error:
+                raise CareBridgeError(f"row {i + 1} ({value}): {message}")
+            for key, val in zip(RESTORE_COLUMNS, (*written, status, message, time.perf_counter() - t0)):
+                cols[key].append(val)
+            if progress is not None:
+                progress((i + 1) / max(n, 1), f"restored {i + 1} of {n}")
+    finally:
+        guard.save()
+    out = df.copy()
+    for key in RESTORE_COLUMNS:
+        out[key] = pd.Series(cols[key], index=df.index, dtype="float64" if key == "restore_seconds" else object)
+    return out
+
+
+def evaluate_table(
+    df: pd.DataFrame, prediction_column: str = RESTORED_COLUMN, target_column: str = TARGET_COLUMN, *,
+    fail_on_error: bool = False, progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Append NRMSE, PSNR and SSIM (``care_bridge.evaluate``, the CARE paper's normalization) per row."""
+    from . import evaluate
+    from .io import read_image
+
+    for c in (prediction_column, target_column):
+        if c not in df.columns:
+            raise CareBridgeError(f"the input has no column {c!r}; choose the prediction and ground-truth columns")
+    _check_new_columns(df, EVALUATE_COLUMNS)
+    cols: dict[str, list] = {c: [] for c in EVALUATE_COLUMNS}
+    n = len(df)
+    for i, (p, g) in enumerate(zip(df[prediction_column], df[target_column])):
+        vals = [math.nan] * 3
+        try:
+            pred, _ = read_image(_cell_path(p))
+            gt, _ = read_image(_cell_path(g))
+            if pred.shape != gt.shape:
+                raise CareBridgeError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
+            vals = [float(evaluate.nrmse(pred, gt)), float(evaluate.psnr(pred, gt)), float(evaluate.ssim(pred, gt))]
+            status, message = "ok", None
+        except CareBridgeError as e:
+            status, message = "error", str(e)
+        except (OSError, ValueError) as e:
+            status, message = "error", f"{type(e).__name__}: {e}"
+        if status == "error" and fail_on_error:
+            raise CareBridgeError(f"row {i + 1}: {message}")
+        for key, val in zip(EVALUATE_COLUMNS, (*vals, status, message)):
+            cols[key].append(val)
+        if progress is not None:
+            progress((i + 1) / max(n, 1), f"evaluated {i + 1} of {n}")
+    out = df.copy()
+    for key in EVALUATE_COLUMNS:
+        out[key] = pd.Series(cols[key], index=df.index, dtype="float64" if key in METRIC_COLUMNS else object)
+    return out
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What the CARE Trainer dialog sets; passed on to ``care_bridge.train.train_from_folders``."""
+
+    axes: str = "YX"
+    epochs: int = 100
+    steps_per_epoch: int = 100
+    batch_size: int = 16
+    patch_size: int = 64
+    n_patches_per_image: int = 64
+    probabilistic: bool = False
+    seed: int = 0
+
+
+def train_table(
+    df: pd.DataFrame, bundle_path: str | os.PathLike, settings: TrainSettings = TrainSettings(), *,
+    low_column: str = IMAGE_COLUMN, high_column: str = TARGET_COLUMN, overwrite: bool = False,
+    work_dir: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Train CARE on the pairs of ``df`` and export a bioimage.io bundle; returns its model table.
+
+    Needs the ``train`` extra (TensorFlow). The pairs are linked into ``low/`` and ``high/`` folders of a
+    temporary directory so that any table (not only one folder) can feed the folder-based training API.
+    """
+    try:
+        from . import bundle as bundle_mod
+        from . import train as train_mod
+    except ImportError as e:  # pragma: no cover - depends on the installation
+        raise CareBridgeError(f"training needs the 'train' extra ({e}); pip install 'care_bridge[train]'") from e
+    for c in (low_column, high_column):
+        if c not in df.columns:
+            raise CareBridgeError(f"the input has no column {c!r}; choose the low and high SNR columns")
+    if len(df) == 0:
+        raise CareBridgeError("the training table is empty; list at least one low/high pair")
+    out = Path(bundle_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    guard = OutputGuard(out.parent, overwrite=overwrite)
+    replace = guard.claim(out)
+    with tempfile.TemporaryDirectory(prefix="care_knime_train_", dir=work_dir) as tmp:
+        for sub, col in (("low", low_column), ("high", high_column)):
+            (Path(tmp) / sub).mkdir()
+            for i, v in enumerate(df[col]):
+                src = _cell_path(v)
+                if not src.is_file():
+                    raise CareBridgeError(f"training file {src} does not exist; check row {i + 1}")
+                link = Path(tmp) / sub / f"{i:06d}{src.suffix}"
+                try:
+                    link.symlink_to(src.resolve())
+                except OSError:  # no symlinks (e.g. Windows without rights): copy instead
+                    link.write_bytes(src.read_bytes())
+        model_dir = Path(tmp) / "model"
+        train_mod.train_from_folders(Path(tmp) / "low", Path(tmp) / "high", model_dir, **vars(settings))
+        staged = out.parent / f".{out.name}.part"  # same folder: the final rename is atomic
+        try:
+            bundle_mod.export_bundle(model_dir, staged)
+            if out.exists() and not replace:
+                raise CareBridgeError(f"output {out} appeared while training; choose another path")
+            os.replace(staged, out)
+        finally:
+            staged.unlink(missing_ok=True)
+    guard.record(out)
+    guard.save()
+    return describe_bundle(out)

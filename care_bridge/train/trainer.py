@@ -1,0 +1,225 @@
+"""Train a CARE network on patches: Adam, learning-rate reduction on plateau, optional early stopping,
+best/last checkpoints, resumable state, progress display, TensorBoard (if installed) and a training curve."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.util
+import json
+import math
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from ..errors import CareBridgeError  # noqa: E402
+from ..models.config import CareConfig  # noqa: E402
+from ..models.folder import CURVE, HISTORY, PROVENANCE, WEIGHTS  # noqa: E402
+from .state import load_state, restore_optimizer, save_state  # noqa: E402
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    epochs_run: int
+    final_loss: float
+    final_val_loss: float
+    best_val_loss: float
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    from .. import __version__
+
+    return {"care_bridge": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def _check_data(config: CareConfig, X: np.ndarray, Y: np.ndarray, what: str) -> None:
+    nd = config.ndim
+    if X.ndim != nd + 2 or Y.ndim != nd + 2:
+        raise CareBridgeError(
+            f"{what} patches have {X.ndim - 2}D shape {X.shape} but the model is {nd}D ({config.axes}); "
+            "create patches with matching axes"
+        )
+    if X.shape[-1] != config.n_channel_in or Y.shape[-1] != config.n_channel_out:
+        raise CareBridgeError(
+            f"{what} patches have {X.shape[-1]} input / {Y.shape[-1]} output channels, the model "
+            f"{config.n_channel_in} / {config.n_channel_out}"
+        )
+    bad = [p for p, s in zip(X.shape[1:-1], config.step) if p % s]
+    if bad:
+        raise CareBridgeError(
+            f"patch shape {X.shape[1:-1]} must be divisible by {config.step} (2**depth); choose another patch shape"
+        )
+    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
+        raise CareBridgeError(f"{what} patches contain NaN/Inf; re-create them from clean images")
+
+
+def train(
+    config: CareConfig,
+    X: np.ndarray,
+    Y: np.ndarray,
+    X_val: np.ndarray,
+    Y_val: np.ndarray,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    data_meta: dict | None = None,
+) -> TrainResult:
+    """Train ``config``'s network on patches ``X``→``Y`` (``"S<axes>C"`` float32) into model folder ``out_dir``.
+
+    A new run refuses an ``out_dir`` that already holds a model; ``resume=True`` continues from its last
+    checkpoint (weights, optimizer state, epoch counter, best validation loss) up to ``config.epochs``.
+    """
+    import keras
+
+    from ..models.losses import loss_for
+    from ..models.unet import build_unet
+
+    out = Path(out_dir)
+    _check_data(config, X, Y, "training")
+    _check_data(config, X_val, Y_val, "validation")
+    state = None
+    if resume:
+        state = load_state(out)
+        if state is None:
+            raise CareBridgeError(f"nothing to resume in {out} (no train_state.json); train without --resume")
+        config = CareConfig.load(out)
+    elif (out / WEIGHTS["last"]).exists() or (out / "config.yaml").exists():
+        raise CareBridgeError(f"{out} already holds a model; use --resume to continue it or choose a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out)
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_unet(config)
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+    initial_epoch, best = 0, math.inf
+    if state is not None:
+        model.load_weights(out / WEIGHTS["last"])
+        restore_optimizer(out, optimizer, model.trainable_variables)
+        initial_epoch, best = int(state["epoch"]), float(state["best_val_loss"])
+        optimizer.learning_rate = state["learning_rate"]
+    model.compile(optimizer=optimizer, loss=loss_for(config))
+    if initial_epoch >= config.epochs:
+        raise CareBridgeError(f"{out} already finished {initial_epoch} of {config.epochs} epochs; nothing to resume")
+
+    import tensorflow as tf
+
+    bs = min(config.batch_size, len(X))
+    ds = (
+        tf.data.Dataset.from_tensor_slices((X, Y))
+        .shuffle(len(X), seed=config.seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(bs, drop_remainder=True)
+        .prefetch(2)
+    )
+    val = (X_val, Y_val)
+    best_cb = keras.callbacks.ModelCheckpoint(
+        str(out / WEIGHTS["best"]), monitor="val_loss", save_best_only=True, save_weights_only=True
+    )
+    best_cb.best = best
+    callbacks = [
+        best_cb,
+        keras.callbacks.ModelCheckpoint(str(out / WEIGHTS["last"]), save_weights_only=True),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience, verbose=0
+        ),
+        keras.callbacks.CSVLogger(str(out / HISTORY), append=state is not None),
+        _StateCallback(out, optimizer, best_cb),
+    ]
+    if config.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience))
+    if importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False))
+    hist = model.fit(
+        ds,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=config.steps_per_epoch,
+        validation_data=val,
+        validation_batch_size=bs,
+        callbacks=callbacks,
+        verbose=(1 if progress else 0),
+    )
+    h = hist.history
+    from .plots import plot_training_curve
+
+    plot_training_curve(out / HISTORY, out / CURVE)
+    epochs_run = initial_epoch + len(h.get("loss", []))
+    result = TrainResult(out, epochs_run, float(h["loss"][-1]), float(h["val_loss"][-1]), float(best_cb.best))
+    prov = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "data": data_meta or {},
+        "n_patches_train": int(len(X)),
+        "n_patches_validation": int(len(X_val)),
+        "epochs": epochs_run,
+        "steps_per_epoch": config.steps_per_epoch,
+        "batch_size": bs,
+        "final_loss": result.final_loss,
+        "final_val_loss": result.final_val_loss,
+        "best_val_loss": result.best_val_loss,
+        "loss": config.loss,
+        "versions": _versions(),
+    }
+    tmp = out / f".{PROVENANCE}.part"
+    tmp.write_text(json.dumps(prov, indent=2))
+    os.replace(tmp, out / PROVENANCE)
+    return result
+
+
+def train_from_patch_file(
+    patches: str | Path,
+    out_dir: str | Path,
+    *,
+    config: CareConfig | None = None,
+    validation_fraction: float = 0.1,
+    resume: bool = False,
+    progress: bool = True,
+    **overrides,
+) -> TrainResult:
+    """Train from a ``.npz`` patch file (``care-bridge datagen``); the network's axes and channels follow the
+    patches unless ``config`` says otherwise. ``overrides`` are ``CareConfig`` fields (epochs, ...)."""
+    from ..data.patches import load_patches
+
+    X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction)
+    spatial = axes.strip("SC")
+    base = config.model_dump() if config is not None else {}
+    base.update(
+        {"axes": spatial, "n_channel_in": int(X.shape[-1]), "n_channel_out": int(Y.shape[-1])} if config is None else {}
+    )
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = CareConfig.from_dict(base, source="training settings")
+    data_meta = {"patch_file": Path(patches).name, **meta}
+    return train(cfg, X, Y, Xv, Yv, out_dir, resume=resume, progress=progress, data_meta=data_meta)
+
+
+class _StateCallback:
+    pass
+
+
+def _make_state_callback():
+    import keras
+
+    class StateCallback(keras.callbacks.Callback):
+        """After every epoch: optimizer state, epoch counter and best validation loss (for --resume)."""
+
+        def __init__(self, out: Path, optimizer, best_cb):
+            super().__init__()
+            self.out, self.opt, self.best_cb = out, optimizer, best_cb
+
+        def on_epoch_end(self, epoch, logs=None):
+            save_state(self.out, self.opt, epoch=epoch + 1, best_val_loss=float(self.best_cb.best))
+
+    return StateCallback
+
+
+_StateCallback = _make_state_callback()  # noqa: F811
