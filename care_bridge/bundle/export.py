@@ -26,6 +26,7 @@ from ..models.config import CareConfig  # noqa: E402
 from ..normalize import apply_normalization, percentile_stats  # noqa: E402
 from . import weights as W  # noqa: E402
 from .core_test import run_test_model  # noqa: E402
+from .rdf_build import rdf_min_size  # noqa: E402
 from .safe_zip import sha256_file  # noqa: E402
 
 WEIGHT_FORMATS = ("keras_v3", "onnx", "tensorflow_saved_model_bundle")
@@ -62,7 +63,7 @@ def synthetic_test_image(config: CareConfig, seed: int = 0) -> np.ndarray:
     """A deterministic test image ``"<spatial>C"`` float32: Gaussian blobs on a background plus noise."""
     rng = np.random.default_rng(seed)
     shape = (TEST_SIZE_2D,) * 2 if config.ndim == 2 else TEST_SIZE_3D
-    shape = tuple(max(s, st) // st * st for s, st in zip(shape, config.step))
+    shape = tuple(max(s, mn) // st * st for s, mn, st in zip(shape, rdf_min_size(config), config.step))
     grids = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
     img = np.full(shape, 10.0, np.float32)
     for _ in range(12):
@@ -88,10 +89,13 @@ def prepare_test_input(config: CareConfig, test_input: np.ndarray | None) -> np.
                 f"channel(s), got shape {x.shape}; pass one image in the network's layout"
             )
         sl = []
-        for s, st in zip(x.shape[:-1], config.step):
-            n = min(s, MAX_TEST_SIZE) // st * st
-            if n < st:
-                raise CareBridgeError(f"test_input is too small ({x.shape}); each spatial size must be >= {st}")
+        for s, mn, st in zip(x.shape[:-1], rdf_min_size(config), config.step):
+            n = max(min(s, MAX_TEST_SIZE), mn) // st * st
+            if s < mn:
+                raise CareBridgeError(
+                    f"test_input is too small ({x.shape}); each spatial size must be >= {rdf_min_size(config)} "
+                    "(2 * halo + step)"
+                )
             sl.append(slice((s - n) // 2, (s - n) // 2 + n))
         x = x[tuple(sl)]
     if not np.isfinite(x).all():
@@ -123,7 +127,7 @@ def _check_formats(config: CareConfig, stage: Path, work: Path, x: np.ndarray, r
     import keras
 
     from ..runtime.engines import OnnxEngine, TFSavedModelEngine
-    from .open import care_model_info
+    from .rdf_parse import care_model_info
     from .safe_zip import safe_extract
 
     info = care_model_info(config)

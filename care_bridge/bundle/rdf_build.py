@@ -1,8 +1,8 @@
 """The bundle's ``rdf.yaml`` (bioimage.io model spec 0.5), built and validated with ``bioimageio.spec``.
 
 Tensor axes are channels last, ``b, (z), y, x, c`` for the input ``input`` and the outputs (``output``, or
-``mean`` and ``scale`` for probabilistic networks). Inputs accept any spatial size ``step * k`` (k >= 1,
-``ParameterizedSize(min=step, step=step)``); outputs have the input's size (``SizeReference``) and declare
+``mean`` and ``scale`` for probabilistic networks). Inputs accept spatial sizes ``min + step * k``
+(``ParameterizedSize(min=2 * halo + step, step=step)``, see :func:`rdf_min_size`); outputs have the input's size (``SizeReference``) and declare
 ``halo`` pixels per side that a tiling runtime must crop. Preprocessing is ``scale_range`` (per channel,
 percentiles over the spatial axes); CARE's de-normalization has no spec op and is described under
 ``config.care_bridge`` (see :func:`care_bridge_config` and ``docs/bundle_format.md`` of the package docs).
@@ -32,6 +32,15 @@ def pixel_size_of(config: CareConfig) -> dict[str, float]:
     """Physical pixel size per spatial axis (lower-case ids) from ``config.pixel_size``, micrometers."""
     ps = {str(k).lower(): float(v) for k, v in (config.pixel_size or {}).items()}
     return {a: ps[a] for a in config.axes.lower() if a in ps}
+
+
+def rdf_min_size(config: CareConfig) -> tuple[int, ...]:
+    """Smallest input size per axis that the rdf declares: ``2 * halo + step``.
+
+    The network itself runs on any multiple of ``step``, but spec 0.5 requires ``min - 2 * halo >= 1`` for
+    outputs with a halo, so the declared ParameterizedSize starts at the first valid multiple of ``step``.
+    """
+    return tuple(2 * h + st for h, st in zip(network_halo(config), config.step))
 
 
 def denormalization_mapping(config: CareConfig) -> str | None:
@@ -111,6 +120,9 @@ def care_bridge_config(
         "halo": dict(zip(axes.lower(), h)),
         "step": dict(zip(axes.lower(), config.step)),
         "min_size": dict(zip(axes.lower(), config.step)),
+        "rdf_min_size": dict(zip(axes.lower(), rdf_min_size(config))),
+        "min_size_help": "min_size: smallest input the network runs on (one step); rdf_min_size: the spec-0.5 "
+        "ParameterizedSize.min (2 * halo + step, so that min - 2 * halo >= 1)",
         "pixel_size": pixel_size_of(config) or None,
         "network": config.model_dump(mode="json"),
         "provenance": provenance,
@@ -119,7 +131,21 @@ def care_bridge_config(
     }
 
 
-def build_model_descr(
+def build_model_descr(config: CareConfig, stage: Path, **kwargs: Any):
+    """Build and validate the ``ModelDescr`` for the files already written into ``stage``.
+
+    ``files`` maps roles to file names in ``stage``: ``test_input``, ``test_<output id>``, ``onnx``,
+    ``tensorflow_saved_model_bundle``, ``keras_v3``, ``documentation``, ``cover``. Relative file sources are
+    resolved (and hashed by bioimageio.spec) against ``stage``. Raises pydantic validation errors unchanged
+    (the caller turns them into a BundleError).
+    """
+    from bioimageio.spec import ValidationContext
+
+    with ValidationContext(root=stage, perform_io_checks=True, log_warnings=False):
+        return _build_model_descr(config, stage, **kwargs)
+
+
+def _build_model_descr(
     config: CareConfig,
     stage: Path,
     *,
@@ -132,13 +158,6 @@ def build_model_descr(
     versions: dict[str, str],
     timestamp: str | None,
 ):
-    """Build and validate the ``ModelDescr`` for the files already written into ``stage``.
-
-    ``files`` maps roles to file names in ``stage``: ``test_input``, ``test_<output id>``, ``onnx``,
-    ``tensorflow_saved_model_bundle``, ``keras_v3``, ``documentation``, ``cover``.
-    Raises pydantic/bioimageio validation errors unchanged (the caller turns them into a BundleError).
-    """
-    from bioimageio.spec import ValidationContext
     from bioimageio.spec.model import v0_5 as s
 
     from .safe_zip import sha256_file
@@ -152,16 +171,16 @@ def build_model_descr(
     h = network_halo(config)
     unit = "micrometer" if ps else None
 
-    def space_in(a: str, st: int):
+    def space_in(a: str, mn: int, st: int):
         kw: dict[str, Any] = {"unit": unit, "scale": ps[a]} if a in ps else {}
-        return s.SpaceInputAxis(id=s.AxisId(a), size=s.ParameterizedSize(min=st, step=st), **kw)
+        return s.SpaceInputAxis(id=s.AxisId(a), size=s.ParameterizedSize(min=mn, step=st), **kw)
 
     def space_out(a: str, hh: int):
         kw: dict[str, Any] = {"unit": unit, "scale": ps[a]} if a in ps else {}
         ref = s.SizeReference(tensor_id=s.TensorId("input"), axis_id=s.AxisId(a))
         return s.SpaceOutputAxisWithHalo(id=s.AxisId(a), size=ref, halo=hh, **kw)
 
-    in_axes = [s.BatchAxis()] + [space_in(a, st) for a, st in zip(axes, config.step)]
+    in_axes = [s.BatchAxis()] + [space_in(a, mn, st) for a, mn, st in zip(axes, rdf_min_size(config), config.step)]
     in_axes.append(s.ChannelAxis(channel_names=[f"channel{i}" for i in range(config.n_channel_in)]))
     pre = [
         s.ScaleRangeDescr(
@@ -236,24 +255,23 @@ def build_model_descr(
     kw: dict[str, Any] = {}
     if timestamp:
         kw["timestamp"] = timestamp
-    with ValidationContext(root=stage, perform_io_checks=True, log_warnings=False):
-        return s.ModelDescr(
-            format_version="0.5.12",
-            type="model",
-            name=_safe_name(config.name),
-            description=description,
-            authors=[s.Author(**a) for a in authors],
-            cite=[s.CiteEntry(text=CARE_CITATION, doi=s.Doi(CARE_DOI))],
-            license=s.LicenseId(license),
-            tags=tags,
-            covers=[fd("cover")],
-            documentation=fd("documentation"),
-            inputs=inputs,
-            outputs=outputs,
-            weights=weights,
-            config=s.Config(bioimageio=bio, care_bridge=care_block),
-            **kw,
-        )
+    return s.ModelDescr(
+        format_version="0.5.12",
+        type="model",
+        name=_safe_name(config.name),
+        description=description,
+        authors=[s.Author(**a) for a in authors],
+        cite=[s.CiteEntry(text=CARE_CITATION, doi=s.Doi(CARE_DOI))],
+        license=s.LicenseId(license),
+        tags=tags,
+        covers=[fd("cover")],
+        documentation=fd("documentation"),
+        inputs=inputs,
+        outputs=outputs,
+        weights=weights,
+        config=s.Config(bioimageio=bio, care_bridge=care_block),
+        **kw,
+    )
 
 
 def _safe_name(name: str) -> str:

@@ -1,0 +1,236 @@
+"""From a bundle's ``rdf.yaml`` (plain dict from ``yaml.safe_load``) to :class:`ModelInfo`.
+
+Two sources: care_bridge bundles (``config.care_bridge``, exact) and third-party bioimage.io model bundles
+(spec 0.5.x), read from the tensor descriptions. What the runtime cannot execute is refused with a
+:class:`BundleError` naming the feature: several inputs, time/index axes, fixed or data-dependent sizes,
+processing ops outside :data:`SUPPORTED_OPS`, outputs with different layouts or channel counts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ..errors import BundleError
+from ..models.config import CareConfig
+from ..models.receptive_field import halo as network_halo
+from ..runtime.info import ModelInfo
+
+SUPPORTED_MAJOR_MINOR = (0, 5)
+# The ops deepImageJ implements (NOTES), which care_bridge's runtime implements too.
+SUPPORTED_OPS = frozenset(
+    {"binarize", "clip", "ensure_dtype", "fixed_zero_mean_unit_variance", "scale_linear", "scale_range",
+     "sigmoid", "zero_mean_unit_variance"}
+)
+CARE_BRIDGE_SCHEMA = 1
+
+
+def check_format(rdf: Any, where: str) -> dict[str, Any]:
+    """Check ``type: model`` and ``format_version: 0.5.x``; return the rdf as a dict."""
+    if not isinstance(rdf, dict):
+        raise BundleError(f"{where}: rdf.yaml is not a mapping; this is not a bioimage.io bundle")
+    fv = str(rdf.get("format_version", ""))
+    m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", fv)
+    if not m or (int(m[1]), int(m[2])) != SUPPORTED_MAJOR_MINOR:
+        raise BundleError(
+            f"{where}: format_version {fv or '(missing)'!r} is not supported; care_bridge reads bioimage.io "
+            "model spec 0.5.x (convert older bundles with `bioimageio update-format`)"
+        )
+    if rdf.get("type") != "model":
+        raise BundleError(f"{where}: resource type {rdf.get('type')!r} is not 'model'; give a model bundle")
+    return rdf
+
+
+def care_model_info(config: CareConfig, *, description: str = "") -> ModelInfo:
+    """ModelInfo of a care_bridge network (bundle or model folder): channels-last layout, CARE normalization."""
+    from .rdf_build import denormalization_mapping, pixel_size_of
+    from .weights import output_ids
+
+    return ModelInfo(
+        name=config.name,
+        axes=config.axes,
+        n_channel_in=config.n_channel_in,
+        n_channel_out=config.n_channel_out,
+        halo=tuple(network_halo(config)),
+        step=tuple(config.step),
+        min_size=tuple(config.step),
+        scale=(1.0,) * config.ndim,
+        mode=config.mode,
+        percentile_low=config.percentile_low,
+        percentile_high=config.percentile_high,
+        eps=config.norm_eps,
+        denormalize="input_percentiles" if denormalization_mapping(config) else "none",
+        probabilistic=config.probabilistic,
+        input_name="input",
+        output_names=output_ids(config),
+        procedure=dict(config.procedure),
+        pixel_size={a.upper(): v for a, v in pixel_size_of(config).items()} or None,
+        description=description,
+    )
+
+
+def info_from_care_block(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, CareConfig]:
+    """ModelInfo of a care_bridge bundle, cross-checked against the rdf's tensor descriptions."""
+    block = rdf["config"]["care_bridge"]
+    if not isinstance(block, dict):
+        raise BundleError(f"{where}: config.care_bridge is not a mapping; the bundle is malformed")
+    version = block.get("schema_version")
+    if not isinstance(version, int) or version > CARE_BRIDGE_SCHEMA:
+        raise BundleError(
+            f"{where}: config.care_bridge schema_version {version!r} is not supported (this care_bridge reads "
+            f"<= {CARE_BRIDGE_SCHEMA}); update care_bridge"
+        )
+    try:
+        config = CareConfig.from_dict(block.get("network") or {}, source=f"{where} config.care_bridge.network")
+    except Exception as e:
+        raise BundleError(str(e)) from e
+    info = care_model_info(config, description=str(rdf.get("description", "")))
+    generic = info_from_tensors(rdf, where)
+    pre = generic.preprocessing
+    expect = {"min_percentile": config.percentile_low, "max_percentile": config.percentile_high,
+              "eps": config.norm_eps}
+    ok = (
+        generic.input_layout == info.input_layout
+        and generic.output_layout == info.output_layout
+        and generic.step == info.step
+        and generic.output_names == info.output_names
+        and len(pre) == 1 and pre[0].get("id") == "scale_range"
+        and all(math.isclose(float(pre[0].get("kwargs", {}).get(k, -1)), v) for k, v in expect.items())
+        and all(g >= h for g, h in zip(generic.halo, info.halo))
+    )
+    if not ok:
+        raise BundleError(
+            f"{where}: config.care_bridge disagrees with the rdf's tensor descriptions (layout, step, outputs, "
+            "halo or scale_range); the bundle was edited inconsistently, re-export it"
+        )
+    return info, config
+
+
+def _size(ax: dict[str, Any], tensor: str, where: str) -> tuple[int, int]:
+    size = ax.get("size")
+    if isinstance(size, dict) and "min" in size and "step" in size and "tensor_id" not in size:
+        mn, st = int(size["min"]), int(size["step"])
+        if mn < 1 or st < 0:
+            raise BundleError(f"{where}: input {tensor!r} axis {ax.get('id')!r} has invalid size {size}")
+        if st == 0:
+            raise BundleError(f"{where}: input {tensor!r} axis {ax.get('id')!r} has a fixed size {mn} (step 0); "
+                              "fixed input sizes are not supported by care_bridge's tiling")
+        return mn, st
+    raise BundleError(
+        f"{where}: input {tensor!r} axis {ax.get('id')!r} has size {size!r}; only ParameterizedSize "
+        "(min, step) is supported (fixed or referenced input sizes are not)"
+    )
+
+
+def _layout(axes: list[dict[str, Any]], tensor: str, where: str) -> str:
+    out = ""
+    for ax in axes:
+        t = ax.get("type")
+        aid = str(ax.get("id", {"batch": "batch", "channel": "channel"}.get(t, "")))
+        if t == "batch":
+            out += "b"
+        elif t == "channel":
+            out += "c"
+        elif t == "space" and aid in ("z", "y", "x"):
+            out += aid
+        else:
+            raise BundleError(
+                f"{where}: tensor {tensor!r} has a {t} axis {aid!r}; only batch, channel and space axes "
+                "z/y/x are supported"
+            )
+    if "b" not in out or "c" not in out or len(set(out)) != len(out):
+        raise BundleError(f"{where}: tensor {tensor!r} needs one batch and one channel axis (axes {out!r})")
+    return out
+
+
+def _ops(descrs: Any, tensor: str, where: str) -> tuple[dict[str, Any], ...]:
+    ops = []
+    for op in descrs or []:
+        oid = op.get("id") if isinstance(op, dict) else None
+        if oid not in SUPPORTED_OPS:
+            raise BundleError(
+                f"{where}: tensor {tensor!r} uses processing op {oid!r}, which care_bridge does not implement "
+                f"(supported: {', '.join(sorted(SUPPORTED_OPS))})"
+            )
+        kwargs = dict(op.get("kwargs") or {})
+        if kwargs.get("reference_tensor") not in (None, tensor):
+            raise BundleError(f"{where}: op {oid!r} of {tensor!r} references tensor {kwargs['reference_tensor']!r};"
+                              " cross-tensor statistics are not supported")
+        ops.append({"id": oid, "kwargs": kwargs})
+    return tuple(ops)
+
+
+def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:
+    """ModelInfo of any spec-0.5 model bundle from its ``inputs``/``outputs`` descriptions."""
+    inputs, outputs = rdf.get("inputs") or [], rdf.get("outputs") or []
+    if len(inputs) != 1:
+        raise BundleError(f"{where}: the model has {len(inputs)} inputs; care_bridge supports exactly one")
+    if not outputs:
+        raise BundleError(f"{where}: the model declares no outputs")
+    inp = inputs[0]
+    in_id = str(inp.get("id", "input"))
+    in_axes = list(inp.get("axes") or [])
+    in_layout = _layout(in_axes, in_id, where)
+    spatial = [ax for ax in in_axes if ax.get("type") == "space"]
+    axes = "".join(str(ax["id"]).upper() for ax in spatial)
+    sizes = [_size(ax, in_id, where) for ax in spatial]
+    in_scale = {str(ax["id"]): float(ax.get("scale", 1.0)) for ax in spatial}
+    n_in = len(next(ax for ax in in_axes if ax.get("type") == "channel").get("channel_names") or [])
+    out_layout, n_out, halos, factors = None, None, None, None
+    for out in outputs:
+        oid = str(out.get("id", "output"))
+        oaxes = list(out.get("axes") or [])
+        lay = _layout(oaxes, oid, where)
+        if out_layout not in (None, lay):
+            raise BundleError(f"{where}: outputs have different axes ({out_layout!r} vs {lay!r}); not supported")
+        out_layout = lay
+        ch = len(next(ax for ax in oaxes if ax.get("type") == "channel").get("channel_names") or [])
+        if n_out not in (None, ch):
+            raise BundleError(f"{where}: outputs have different channel counts; not supported")
+        n_out = ch
+        h, f = _output_geometry(oaxes, oid, in_id, in_scale, axes, where)
+        halos = h if halos is None else tuple(max(a, b) for a, b in zip(halos, h))
+        if factors not in (None, f):
+            raise BundleError(f"{where}: outputs have different scales; not supported")
+        factors = f
+    return ModelInfo(
+        name=str(rdf.get("name", "bioimage.io model")),
+        axes=axes,
+        n_channel_in=n_in,
+        n_channel_out=int(n_out or 0),
+        halo=halos,
+        step=tuple(st for _, st in sizes),
+        min_size=tuple(mn for mn, _ in sizes),
+        scale=factors,
+        mode="bioimageio",
+        denormalize="none",
+        input_name=in_id,
+        output_names=tuple(str(o.get("id", "output")) for o in outputs),
+        description=str(rdf.get("description", "")),
+        input_layout=in_layout,
+        output_layout=out_layout,
+        preprocessing=_ops(inp.get("preprocessing"), in_id, where),
+        postprocessing=tuple(op for o in outputs for op in _ops(o.get("postprocessing"), str(o.get("id")), where)),
+    )
+
+
+def _output_geometry(oaxes, oid, in_id, in_scale, axes, where) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Per spatial axis of ``axes``: halo in input pixels and the output/input size factor."""
+    by_id = {str(ax.get("id")): ax for ax in oaxes if ax.get("type") == "space"}
+    if sorted(by_id) != sorted(axes.lower()):
+        raise BundleError(f"{where}: output {oid!r} has spatial axes {sorted(by_id)}, input {sorted(axes.lower())}")
+    halos, factors = [], []
+    for a in axes.lower():
+        ax = by_id[a]
+        size = ax.get("size")
+        if not (isinstance(size, dict) and "tensor_id" in size and "axis_id" in size):
+            raise BundleError(f"{where}: output {oid!r} axis {a!r} has size {size!r}; only sizes referencing the "
+                              "input (SizeReference) are supported")
+        if str(size["tensor_id"]) != in_id or str(size["axis_id"]) != a or int(size.get("offset", 0)) != 0:
+            raise BundleError(f"{where}: output {oid!r} axis {a!r} references {size}; only the same input axis "
+                              "without offset is supported")
+        factor = in_scale[a] / float(ax.get("scale", 1.0))
+        halos.append(int(math.ceil(int(ax.get("halo", 0)) / factor)))
+        factors.append(float(factor))
+    return tuple(halos), tuple(factors)

@@ -1,0 +1,213 @@
+"""Sub-commands of the CARE core: datagen, train, predict, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..errors import CareBridgeError
+from .common import Command, bytes_arg, int_tuple, n_tiles_arg
+
+
+# ---------------------------------------------------------------------------------------------- datagen
+def _datagen_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", default="pairs", choices=["pairs"],
+                   help="how training data is made: 'pairs' = registered low/high-SNR TIFF pairs (default)")
+    p.add_argument("--low", required=True, type=Path, help="folder of low-SNR (input) TIFFs")
+    p.add_argument("--high", required=True, type=Path, help="folder of high-SNR (target) TIFFs, same file names")
+    p.add_argument("--axes", required=True, help="axes of the raw images, e.g. YX, ZYX, CYX, CZYX")
+    p.add_argument("--patch-shape", required=True, type=int_tuple,
+                   help="patch size per spatial axis, e.g. 64,64 or 16,64,64 (multiples of 4 for the default net)")
+    p.add_argument("--n-patches", required=True, type=int, help="patches to sample per image")
+    p.add_argument("--out", required=True, type=Path, help="output patch file (.npz)")
+    p.add_argument("--percentiles", type=float, nargs=2, default=(2.0, 99.8), metavar=("LOW", "HIGH"),
+                   help="normalization percentiles per patch (default: 2 99.8, as in CARE)")
+    p.add_argument("--percentile-jitter", type=float, default=0.0,
+                   help="random jitter of the low percentile (+-J, the high one +-J/4) per patch (default 0)")
+    p.add_argument("--threshold", type=float, default=0.4,
+                   help="foreground threshold: fraction of the 99.9th percentile the max-filtered target must reach")
+    p.add_argument("--no-augment", action="store_true", help="no random flips/90-degree rotations in YX")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def _datagen(args) -> int:
+    from ..data.pairs import iter_pairs
+    from ..data.patches import create_patches
+
+    rep = create_patches(
+        iter_pairs(args.low, args.high, args.axes), args.axes, args.patch_shape, args.n_patches, args.out,
+        seed=args.seed, augment_flips=not args.no_augment, percentile_low=args.percentiles[0],
+        percentile_high=args.percentiles[1], percentile_jitter=args.percentile_jitter,
+        threshold=args.threshold, overwrite=args.overwrite,
+        description=f"registered pairs from {args.low.name}/ and {args.high.name}/",
+    )
+    print(f"{rep.summary()}; written to {args.out}")
+    return 0
+
+
+DATAGEN = Command(
+    "datagen", "make training patches from registered low/high-SNR image pairs",
+    "Sample normalized training patches from two folders of registered TIFFs matched by file name.\n"
+    "Patches are biased away from empty background, optionally flipped/rotated, normalized per patch\n"
+    "by percentiles, and written (float32, compressed) to one .npz file. Reports how many candidate\n"
+    "patches were rejected as background.",
+    _datagen_args, _datagen,
+)
+
+
+# ------------------------------------------------------------------------------------------------ train
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path, help="patch file from 'care-bridge datagen' (.npz)")
+    p.add_argument("--out", required=True, type=Path, help="model folder to create (or to continue with --resume)")
+    p.add_argument("--epochs", type=int, help="number of epochs (default 100)")
+    p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default 400)")
+    p.add_argument("--batch-size", type=int, help="patches per batch (default 16)")
+    p.add_argument("--learning-rate", type=float, help="Adam learning rate (default 4e-4)")
+    p.add_argument("--probabilistic", action="store_true",
+                   help="predict a per-pixel Laplace distribution (mean and scale), trained with its NLL")
+    p.add_argument("--loss", choices=["mae", "mse", "laplace"], help="default mae (laplace when probabilistic)")
+    p.add_argument("--depth", type=int, dest="unet_depth", help="U-Net depth (default 2)")
+    p.add_argument("--filters", type=int, dest="unet_n_first", help="filters of the first level (default 32)")
+    p.add_argument("--kernel-size", type=int, dest="unet_kern_size", help="default 5 in 2D, 3 in 3D")
+    p.add_argument("--early-stopping", type=int, dest="early_stopping_patience", metavar="PATIENCE",
+                   help="stop when the validation loss has not improved for PATIENCE epochs")
+    p.add_argument("--validation-fraction", type=float, default=0.1, help="patches held out (default 0.1)")
+    p.add_argument("--name", help="model name (default: the output folder's name)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def _train(args) -> int:
+    from ..train import train_from_patch_file
+
+    overrides = {k: getattr(args, k) for k in ("epochs", "steps_per_epoch", "batch_size", "learning_rate",
+                                                "loss", "unet_depth", "unet_n_first", "unet_kern_size",
+                                                "early_stopping_patience")}
+    if not args.resume:
+        overrides["probabilistic"] = args.probabilistic or None
+        overrides["name"] = args.name or args.out.name
+    t0 = time.time()
+    res = train_from_patch_file(args.data, args.out, validation_fraction=args.validation_fraction,
+                                resume=args.resume, progress=not args.quiet, **overrides)
+    print(f"trained {res.epochs_run} epochs in {time.time() - t0:.0f} s: loss {res.final_loss:.4g}, "
+          f"validation loss {res.final_val_loss:.4g} (best {res.best_val_loss:.4g}); model in {res.model_dir}")
+    return 0
+
+
+TRAIN = Command(
+    "train", "train a CARE network on a patch file",
+    "Train a U-Net (2D or 3D, from the patches' axes) with Adam, learning-rate reduction on plateau and\n"
+    "optional early stopping. The model folder receives config.yaml, the best and last weights,\n"
+    "history.csv, training_curve.png, provenance.json and resumable state (--resume continues).",
+    _train_args, _train,
+)
+
+
+# ---------------------------------------------------------------------------------------------- predict
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--bundle", type=Path, help="bioimage.io bundle (.zip or unpacked folder)")
+    src.add_argument("--model", type=Path, help="care_bridge model folder (runs in Keras)")
+    p.add_argument("--input", required=True, help="TIFF file, folder of TIFFs, or glob pattern (quote it)")
+    p.add_argument("--output", required=True, type=Path,
+                   help="output TIFF (one input) or output folder (several inputs; same file names)")
+    p.add_argument("--axes", help="axes of the input, e.g. YX, ZYX, CYX, TZYX (default: from the file/model)")
+    p.add_argument("--n-tiles", type=n_tiles_arg, default=None,
+                   help="tiles per spatial axis, e.g. 2,2 or 1,4,4, or 'auto' (default: from --memory-budget)")
+    p.add_argument("--memory-budget", type=bytes_arg, default=None,
+                   help="working memory per tile when tiling automatically, e.g. 512M, 2G (default 1G)")
+    p.add_argument("--engine", default="auto", choices=["auto", "onnxruntime", "tensorflow"],
+                   help="inference engine for bundles (default: the fastest available here)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _predict(args) -> int:
+    from .. import runtime
+    from ..runtime.files import expand_inputs, restore_file
+
+    source = args.bundle or args.model
+    r = runtime.load(source, engine=None if args.model else args.engine)
+    inputs = expand_inputs(args.input)
+    single = len(inputs) == 1 and not Path(args.input).is_dir()
+    if single:
+        if args.output.is_dir():
+            raise CareBridgeError(f"output {args.output} is a folder; give an output file for one input")
+        outputs = [args.output]
+    else:
+        if args.output.exists() and not args.output.is_dir():
+            raise CareBridgeError(f"output {args.output} is a file; give a folder for several inputs")
+        args.output.mkdir(parents=True, exist_ok=True)
+        outputs = [args.output / f.name for f in inputs]
+    failed = 0
+    for inp, out in zip(inputs, outputs):
+        t0 = time.time()
+        try:
+            fr = restore_file(r, inp, out, axes=args.axes, n_tiles=args.n_tiles,
+                              memory_budget=args.memory_budget, overwrite=args.overwrite,
+                              progress=not args.quiet and sys.stderr.isatty())
+        except CareBridgeError as e:
+            if single:
+                raise
+            failed += 1
+            print(f"care-bridge: error: {inp.name}: {e}", file=sys.stderr)
+            continue
+        if not args.quiet:
+            extra = f" (+ {fr.scale_output.name})" if fr.scale_output else ""
+            print(f"{inp} -> {out}{extra}  [engine {fr.restoration.engine}, tiles "
+                  f"{'x'.join(map(str, fr.restoration.n_tiles))}, {time.time() - t0:.2f} s]")
+    if failed:
+        print(f"care-bridge: {failed} of {len(inputs)} input(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+PREDICT = Command(
+    "predict", "restore images with a bundle or a model folder",
+    "Restore TIFF images: percentile-normalize (statistics of the whole image), predict tile by tile with a\n"
+    "halo covering the network's receptive field, stitch, and map back to the input's intensity range.\n"
+    "Tiled and untiled results are identical. Output: float32 ImageJ TIFF with the input's calibration;\n"
+    "probabilistic models also write OUT_scale.tif (the per-pixel Laplace scale).",
+    _predict_args, _predict,
+)
+
+
+# --------------------------------------------------------------------------------------------- evaluate
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prediction", required=True, type=Path, nargs="+", help="restored image(s) (TIFF)")
+    p.add_argument("--target", required=True, type=Path, help="ground-truth (high-SNR) image (TIFF)")
+    p.add_argument("--baselines", action="store_true",
+                   help="also score Gaussian, median and non-local-means filtering of the first prediction file")
+
+
+def _evaluate(args) -> int:
+    from ..evaluate import scores
+    from ..evaluate.baselines import BASELINES
+    from ..io import read_image
+
+    gt, _ = read_image(args.target)
+    rows = []
+    for p in args.prediction:
+        x, _ = read_image(p)
+        rows.append((p.name, scores(x, gt)))
+    if args.baselines:
+        x, _ = read_image(args.prediction[0])
+        for name, fn in BASELINES.items():
+            rows.append((f"{name}({args.prediction[0].name})", scores(fn(x), gt)))
+    w = max(len(n) for n, _ in rows)
+    print(f"{'image':<{w}}  {'NRMSE':>8}  {'PSNR/dB':>8}  {'SSIM':>7}")
+    for n, s in rows:
+        print(f"{n:<{w}}  {s.nrmse:8.4f}  {s.psnr:8.2f}  {s.ssim:7.4f}")
+    return 0
+
+
+EVALUATE = Command(
+    "evaluate", "NRMSE, PSNR and SSIM against a ground truth (CARE paper normalization)",
+    "Score predictions against a ground truth as in the CARE paper: the ground truth is normalized by its\n"
+    "0.1/99.9 percentiles, each prediction is affinely rescaled to it (least squares), then NRMSE, PSNR\n"
+    "(data range 1) and SSIM are computed.",
+    _evaluate_args, _evaluate,
+)

@@ -1,0 +1,68 @@
+"""``care-bridge``: train CARE networks, export them as bioimage.io bundles and restore images with them.
+
+Each sub-command lives in its own module and registers itself with :func:`add_parser`; expected errors are
+printed as one line (``care-bridge: error: ...``) with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import CareBridgeError
+
+DESCRIPTION = """\
+Content-aware image restoration (CARE; Weigert et al., Nature Methods 2018) for fluorescence microscopy.
+
+Typical workflow:
+  care-bridge datagen --low raw/low --high raw/high --axes YX --patch-shape 64,64 --n-patches 200 --out patches.npz
+  care-bridge train   --data patches.npz --out models/my_care --epochs 100
+  care-bridge export  models/my_care --out my_care.zip          # a bioimage.io bundle (ONNX + TF + Keras)
+  care-bridge predict --bundle my_care.zip --input low.tif --output restored.tif
+  care-bridge evaluate --prediction restored.tif --target high.tif
+
+Run 'care-bridge COMMAND --help' for the options of each command.
+"""
+
+
+def _commands():
+    from . import bundle_cmds, core_cmds, demo
+
+    return [core_cmds.DATAGEN, core_cmds.TRAIN, core_cmds.PREDICT, core_cmds.EVALUATE,
+            *bundle_cmds.COMMANDS, demo.DEMO]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="care-bridge", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"care_bridge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in _commands():
+        cmd.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CareBridgeError as e:
+        print(f"care-bridge: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("care-bridge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
