@@ -89,13 +89,13 @@ def _sha256(path: Path) -> str:
 
 def load_restorer(bundle: str | os.PathLike, *, engine: str = "auto"):
     """Load a bundle with the runtime; every failure becomes a one-line :class:`CareBridgeError`."""
-    from . import runtime
-
     if engine not in ENGINES:
         raise CareBridgeError(f"engine {engine!r} is unknown; choose one of {', '.join(ENGINES)}")
     p = Path(bundle)
     if not p.exists():
-        raise CareBridgeError(f"bundle {p} does not exist; check the CARE Bundle Reader's path")
+        raise CareBridgeError(f"bundle {p} does not exist; check the bundle path")
+    from . import runtime  # after the cheap checks: importing the runtime loads onnxruntime
+
     return runtime.load(p, engine=engine)
 
 
@@ -220,12 +220,12 @@ def _check_new_columns(df: pd.DataFrame, names: tuple[str, ...]) -> None:
         raise CareBridgeError(f"the input already has column(s) {', '.join(clash)}; rename or remove them first")
 
 
-def output_names(image: Path, suffix: str, probabilistic: bool) -> tuple[str, str | None]:
-    """File names of the restored image and (probabilistic bundles) its ``_scale`` image, as the CLI names
-    them from ``--output``."""
-    stem = image.name.split(".tif")[0] if ".tif" in image.name.lower() else image.stem
-    name = f"{stem}{suffix}.tif"
-    return name, (f"{stem}{suffix}_scale.tif" if probabilistic else None)
+def output_path(out_dir: Path, image: Path, suffix: str) -> Path:
+    """Where the restored ``image`` goes: its own name (as ``care-bridge predict`` does for a folder), with
+    ``suffix`` before the extension; non-TIFF names get ``.tif``."""
+    ext = image.suffix if image.suffix.lower() in (".tif", ".tiff") else ".tif"
+    stem = image.name[: -len(image.suffix)] if image.suffix else image.name
+    return out_dir / f"{stem}{suffix}{ext}"
 
 
 def restore_table(
@@ -234,10 +234,11 @@ def restore_table(
 ) -> pd.DataFrame:
     """Restore every image of ``df[options.image_column]`` with ``restorer`` (from :func:`load_restorer`).
 
-    Returns ``df`` with :data:`RESTORE_COLUMNS` appended: the written paths, ``"ok"``/``"error"``, the message
-    and the seconds spent on the row (reading, restoring and writing).
+    Each file goes through :func:`care_bridge.runtime.files.restore_file`, the function ``care-bridge predict``
+    calls. Returns ``df`` with :data:`RESTORE_COLUMNS` appended: the written paths, ``"ok"``/``"error"``, the
+    message and the seconds spent on the row (reading, restoring and writing).
     """
-    from .io import read_image, write_image
+    from .runtime.files import restore_file, scale_path
 
     if options.image_column not in df.columns:
         raise CareBridgeError(f"the input has no column {options.image_column!r}; choose the image path column")
@@ -262,18 +263,12 @@ def restore_table(
             written: list[str | None] = [None, None]
             try:
                 src = _cell_path(value)
-                names = output_names(src, options.suffix, prob)
-                targets = [out_dir / nm if nm else None for nm in names]
-                replace = [guard.claim(t) if t else False for t in targets]
-                image, meta = read_image(src)
-                axes = options.axes or meta.axes
-                if not axes:
-                    raise CareBridgeError(f"the axes of {src.name} are unknown; set the 'Axes' option (e.g. ZYX)")
-                res = restorer.restore(image, axes=axes, n_tiles=options.n_tiles)
-                outputs = [res.image, res.scale]
-                for k, target in enumerate(targets):
-                    if target is not None and outputs[k] is not None:
-                        write_image(target, outputs[k], axes, overwrite=replace[k], meta=meta)
+                out = output_path(out_dir, src, options.suffix)
+                targets = [out, scale_path(out) if prob else None]
+                replace = any([guard.claim(t) for t in targets if t is not None])
+                fr = restore_file(restorer, src, out, axes=options.axes, n_tiles=options.n_tiles, overwrite=replace)
+                for k, target in enumerate((fr.output, fr.scale_output)):
+                    if target is not None and target.exists():
                         guard.record(target)
                         written[k] = str(target)
                 status, message = "ok", None
@@ -289,10 +284,10 @@ def restore_table(
                 progress((i + 1) / max(n, 1), f"restored {i + 1} of {n}")
     finally:
         guard.save()
-    out = df.copy()
+    out_df = df.copy()
     for key in RESTORE_COLUMNS:
-        out[key] = pd.Series(cols[key], index=df.index, dtype="float64" if key == "restore_seconds" else object)
-    return out
+        out_df[key] = pd.Series(cols[key], index=df.index, dtype="float64" if key == "restore_seconds" else object)
+    return out_df
 
 
 def evaluate_table(
@@ -314,9 +309,8 @@ def evaluate_table(
         try:
             pred, _ = read_image(_cell_path(p))
             gt, _ = read_image(_cell_path(g))
-            if pred.shape != gt.shape:
-                raise CareBridgeError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
-            vals = [float(evaluate.nrmse(pred, gt)), float(evaluate.psnr(pred, gt)), float(evaluate.ssim(pred, gt))]
+            sc = evaluate.scores(pred, gt)
+            vals = [float(sc.nrmse), float(sc.psnr), float(sc.ssim)]
             status, message = "ok", None
         except CareBridgeError as e:
             status, message = "error", str(e)
@@ -336,16 +330,36 @@ def evaluate_table(
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What the CARE Trainer dialog sets; passed on to ``care_bridge.train.train_from_folders``."""
+    """What the CARE Trainer dialog sets: patch sampling (``care-bridge datagen``) and training."""
 
-    axes: str = "YX"
+    axes: str = "YX"  # of the raw images: YX, ZYX, CYX or CZYX
+    patch_size: int = 64  # per Y and X
+    patch_size_z: int = 16
+    n_patches_per_image: int = 64
     epochs: int = 100
     steps_per_epoch: int = 100
     batch_size: int = 16
-    patch_size: int = 64
-    n_patches_per_image: int = 64
+    unet_n_first: int = 32
     probabilistic: bool = False
     seed: int = 0
+
+
+def _link_pairs(df: pd.DataFrame, low_column: str, high_column: str, root: Path) -> tuple[Path, Path]:
+    """Link (or copy) the table's pairs into ``root/low`` and ``root/high`` under matching names, so any table
+    (not only one folder) feeds the folder-based patch sampler."""
+    dirs = root / "low", root / "high"
+    for d, col in zip(dirs, (low_column, high_column)):
+        d.mkdir()
+        for i, v in enumerate(df[col]):
+            src = _cell_path(v)
+            if not src.is_file():
+                raise CareBridgeError(f"training file {src} does not exist; check row {i + 1}")
+            link = d / f"{i:06d}.tif"
+            try:
+                link.symlink_to(src.resolve())
+            except OSError:  # no symlinks (e.g. Windows without the right): copy
+                link.write_bytes(src.read_bytes())
+    return dirs
 
 
 def train_table(
@@ -353,47 +367,38 @@ def train_table(
     low_column: str = IMAGE_COLUMN, high_column: str = TARGET_COLUMN, overwrite: bool = False,
     work_dir: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Train CARE on the pairs of ``df`` and export a bioimage.io bundle; returns its model table.
-
-    Needs the ``train`` extra (TensorFlow). The pairs are linked into ``low/`` and ``high/`` folders of a
-    temporary directory so that any table (not only one folder) can feed the folder-based training API.
-    """
-    try:
-        from . import bundle as bundle_mod
-        from . import train as train_mod
-    except ImportError as e:  # pragma: no cover - depends on the installation
-        raise CareBridgeError(f"training needs the 'train' extra ({e}); pip install 'care_bridge[train]'") from e
+    """Sample patches from the pairs of ``df``, train CARE and export a bioimage.io bundle to ``bundle_path``;
+    returns the bundle's model table. Needs the ``train`` extra (TensorFlow)."""
     for c in (low_column, high_column):
         if c not in df.columns:
             raise CareBridgeError(f"the input has no column {c!r}; choose the low and high SNR columns")
     if len(df) == 0:
         raise CareBridgeError("the training table is empty; list at least one low/high pair")
+    try:
+        from .bundle import export_bundle
+        from .data.pairs import iter_pairs
+        from .data.patches import create_patches
+        from .train import train_from_patch_file
+    except ImportError as e:
+        raise CareBridgeError(f"training needs the 'train' extra ({e}); pip install 'care_bridge[train]'") from e
     out = Path(bundle_path)
+    if out.suffix != ".zip":
+        raise CareBridgeError(f"bundle path {out} must end with .zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     guard = OutputGuard(out.parent, overwrite=overwrite)
     replace = guard.claim(out)
+    s = settings
+    nd = sum(a in "ZYX" for a in s.axes)
+    patch = ((s.patch_size_z,) if nd == 3 else ()) + (s.patch_size, s.patch_size)
     with tempfile.TemporaryDirectory(prefix="care_knime_train_", dir=work_dir) as tmp:
-        for sub, col in (("low", low_column), ("high", high_column)):
-            (Path(tmp) / sub).mkdir()
-            for i, v in enumerate(df[col]):
-                src = _cell_path(v)
-                if not src.is_file():
-                    raise CareBridgeError(f"training file {src} does not exist; check row {i + 1}")
-                link = Path(tmp) / sub / f"{i:06d}{src.suffix}"
-                try:
-                    link.symlink_to(src.resolve())
-                except OSError:  # no symlinks (e.g. Windows without rights): copy instead
-                    link.write_bytes(src.read_bytes())
-        model_dir = Path(tmp) / "model"
-        train_mod.train_from_folders(Path(tmp) / "low", Path(tmp) / "high", model_dir, **vars(settings))
-        staged = out.parent / f".{out.name}.part"  # same folder: the final rename is atomic
-        try:
-            bundle_mod.export_bundle(model_dir, staged)
-            if out.exists() and not replace:
-                raise CareBridgeError(f"output {out} appeared while training; choose another path")
-            os.replace(staged, out)
-        finally:
-            staged.unlink(missing_ok=True)
+        low, high = _link_pairs(df, low_column, high_column, Path(tmp))
+        patches = Path(tmp) / "patches.npz"
+        create_patches(iter_pairs(low, high, s.axes), s.axes, patch, s.n_patches_per_image, patches, seed=s.seed,
+                       progress=False, description="pairs from a KNIME table")
+        train_from_patch_file(patches, Path(tmp) / "model", epochs=s.epochs, steps_per_epoch=s.steps_per_epoch,
+                              batch_size=s.batch_size, unet_n_first=s.unet_n_first,
+                              probabilistic=s.probabilistic or None, seed=s.seed, progress=False)
+        export_bundle(Path(tmp) / "model", out, overwrite=replace)  # written atomically, checked by core tests
     guard.record(out)
     guard.save()
     return describe_bundle(out)

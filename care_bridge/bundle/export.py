@@ -141,7 +141,10 @@ def _check_formats(config: CareConfig, stage: Path, work: Path, x: np.ndarray, r
     outs["tensorflow_saved_model_bundle"] = TFSavedModelEngine(sm, info).run(x)
     for fmt, ys in outs.items():
         if len(ys) != len(ref) or any(y.shape != r.shape for y, r in zip(ys, ref)):
-            raise BundleError(f"weight format {fmt} returns outputs of wrong shapes; the export is broken")
+            raise BundleError(
+                f"weight format {fmt} returns outputs of shapes {[y.shape for y in ys]}, Keras "
+                f"{[r.shape for r in ref]}; the export is broken"
+            )
         diffs[fmt] = float(max(np.abs(y - r).max() for y, r in zip(ys, ref)))
     return diffs
 

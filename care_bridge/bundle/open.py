@@ -8,6 +8,7 @@ rdf names is checked against its sha256 before use.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import weakref
@@ -26,6 +27,29 @@ from .safe_zip import DEFAULT_LIMITS, ZipLimits, safe_extract, verify_files
 __all__ = ["Bundle", "open_bundle", "care_model_info", "RDF_NAMES"]
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
+
+
+class _Yaml12SafeLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader with YAML 1.2 floats: ``1e-06`` is a float (PyYAML 1.1 reads it as a string)."""
+
+
+_Yaml12SafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def safe_load_yaml(text: str) -> Any:
+    """``yaml.load`` with the safe loader (no Python objects) and YAML 1.2 float syntax."""
+    return yaml.load(text, Loader=_Yaml12SafeLoader)  # noqa: S506 - SafeLoader subclass
 
 
 @dataclass
@@ -85,7 +109,7 @@ def read_rdf(root: Path, where: str) -> dict[str, Any]:
     else:
         raise BundleError(f"{where}: no rdf.yaml in the bundle; this is not a bioimage.io model bundle")
     try:
-        rdf = yaml.safe_load(p.read_text(encoding="utf-8"))
+        rdf = safe_load_yaml(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise BundleError(f"{where}: rdf.yaml is not valid YAML ({e.__class__.__name__}); the bundle is corrupt") from e
     return check_format(rdf, where)

@@ -192,9 +192,13 @@ def axial_training_pairs(
     factor = int(factor)
     pz, py, px = (int(p) for p in patch_shape)
     if pz % factor:
-        raise CareBridgeError(f"patch Z size {pz} is not a multiple of factor {factor}; use e.g. {pz - pz % factor or factor}")
+        raise CareBridgeError(
+            f"patch Z size {pz} is not a multiple of factor {factor}; use e.g. {pz - pz % factor or factor}"
+        )
     if any(s < p for s, p in zip(x.shape[1:], (pz, py, px))):
-        raise CareBridgeError(f"stack {x.shape[1:]} (ZYX) is smaller than the patch {(pz, py, px)}; use a smaller patch_shape")
+        raise CareBridgeError(
+            f"stack {x.shape[1:]} (ZYX) is smaller than the patch {(pz, py, px)}; use a smaller patch_shape"
+        )
     if n_patches < 1:
         raise CareBridgeError(f"n_patches must be >= 1, got {n_patches}")
     src = ndimage.gaussian_filter1d(x, axial_sigma_px, axis=1, mode="nearest") if axial_sigma_px > 0 else x

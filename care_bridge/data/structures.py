@@ -54,7 +54,7 @@ def _splat(shape: tuple[int, ...], points: np.ndarray, weights: np.ndarray | Non
 
 
 def blobs(shape: Sequence[int], n: int, radius_px: float, rng: np.random.Generator) -> np.ndarray:
-    """``n`` Gaussian blobs at uniformly random positions, each peaking at 1.
+    """``n`` Gaussian blobs at uniformly random sub-pixel positions, each with peak 1 at its centre.
 
     ``radius_px`` is the 1/e² radius (intensity ``exp(-2 r²/radius²)``, i.e. sigma = radius/2).
     """

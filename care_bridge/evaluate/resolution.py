@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import fft
 from scipy.signal import windows
 from skimage.measure import profile_line
 from skimage.restoration import richardson_lucy
@@ -36,6 +37,7 @@ def fwhm_of_profile(profile: np.ndarray, *, pixel_size: float = 1.0) -> float:
     Baseline = the profile's minimum; half maximum = baseline + (peak - baseline)/2. The two crossings next to
     the peak are located by linear interpolation between the samples that straddle the half maximum. Raises
     if the profile does not fall below half maximum on both sides of the peak (peak cut by the line's ends).
+    Sampling limits the accuracy: ~1% for a Gaussian with sigma >= 2 samples, ~3% at sigma = 1.5.
     """
     p = _profile(profile)
     i = int(np.argmax(p))
@@ -118,32 +120,43 @@ def two_line_contrast(
 def spectral_isotropy(volume_zyx: np.ndarray, *, frequency_fraction: float = 0.25) -> float:
     """Ratio of axial to lateral high-frequency Fourier energy of a ``"ZYX"`` volume (isotropic voxels).
 
-    Definition: ``v`` = (volume - mean) · separable Hann window (suppresses the edge discontinuities that
-    would otherwise put energy on the frequency axes); ``P = |FFT(v)|²``; with frequencies in cycles/voxel
-    (Nyquist 0.5) and ``f0 = frequency_fraction · 0.5``,
-    ``E_z = Σ P[|k_z| >= f0]``, ``E_y = Σ P[|k_y| >= f0]``, ``E_x = Σ P[|k_x| >= f0]``, and the result is
-    ``E_z / ((E_y + E_x) / 2)``. ≈ 1 for isotropic resolution; < 1 when Z is blurrier than Y/X (e.g.
-    ``exp(-(2π f0)²(σ_z² - σ_xy²))``-like for Gaussian objects). Resample anisotropic stacks to isotropic
-    voxels (e.g. :func:`care_bridge.data.modes.upsample_z`) before comparing.
+    Definition: ``v`` = (volume - mean) times a separable Tukey window (alpha 0.5; tapers the outer quarter
+    of each axis so that edge discontinuities put no energy on the frequency axes). For each axis ``a`` in
+    Z, Y, X the 1D spectra of all lines of ``v`` along ``a`` are taken with zero padding to one common length
+    ``L`` (``>= 2·max(shape)``), so all axes share the same frequency grid ``k`` (cycles/voxel, Nyquist 0.5);
+    ``E_a = Σ_lines Σ_k w(k) |FFT_a(v)(k)|²`` with ``w`` the fraction of each frequency bin above
+    ``f0 = frequency_fraction · 0.5``. The result is ``E_z / ((E_y + E_x) / 2)``: ≈ 1 for isotropic
+    resolution, < 1 when Z is blurrier than Y/X (e.g. a Z-stretched Gaussian), > 1 when Z is sharper.
+    Resample anisotropic stacks to isotropic voxels first (:func:`care_bridge.data.modes.upsample_z`).
     """
-    v = np.asarray(volume_zyx, np.float64)
+    v = np.asarray(volume_zyx, np.float32)
     if v.ndim != 3:
         raise CareBridgeError(f"spectral_isotropy needs a 3D ZYX volume, got {v.ndim}D")
     if min(v.shape) < 4 or not np.isfinite(v).all():
         raise CareBridgeError("volume must be finite and at least 4 voxels along each axis")
     if not 0 < frequency_fraction < 1:
         raise CareBridgeError(f"frequency_fraction must be in (0, 1), got {frequency_fraction}")
-    v = v - v.mean()
+    v = v - v.mean(dtype=np.float64)
     for ax, n in enumerate(v.shape):
         shape = [1, 1, 1]
         shape[ax] = n
-        v = v * windows.hann(n, sym=False).reshape(shape)
-    power = np.abs(np.fft.fftn(v)) ** 2
+        v = v * windows.tukey(n, 0.5).astype(np.float32).reshape(shape)
+    length = fft.next_fast_len(2 * max(v.shape), real=True)
+    k = np.fft.rfftfreq(length)
     f0 = frequency_fraction * 0.5
+    # bin k covers [k - 1/(2L), k + 1/(2L)]: count the part above f0; positive bins stand for ±k
+    w = np.clip((k - f0) * length + 0.5, 0.0, 1.0) * np.where((k == 0) | (k == 0.5), 1.0, 2.0)
     energy = []
-    for ax, n in enumerate(v.shape):
-        high = np.abs(np.fft.fftfreq(n)) >= f0
-        energy.append(float(np.take(power, np.nonzero(high)[0], axis=ax).sum()))
+    for ax in range(3):
+        shape = [1, 1, 1]
+        shape[ax] = -1
+        other = (ax + 1) % 3  # chunk along another axis to bound memory for large volumes
+        step = max(1, int(2**24 // (length * v.size / (v.shape[ax] * v.shape[other]))))
+        e = 0.0
+        for i in range(0, v.shape[other], step):
+            chunk = np.take(v, np.arange(i, min(i + step, v.shape[other])), axis=other)
+            e += float((np.abs(fft.rfft(chunk, n=length, axis=ax)) ** 2 * w.reshape(shape)).sum(dtype=np.float64))
+        energy.append(e)
     lateral = (energy[1] + energy[2]) / 2.0
     if lateral <= 0:
         raise CareBridgeError("volume has no lateral high-frequency energy (constant image?)")

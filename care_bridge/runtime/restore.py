@@ -112,13 +112,13 @@ class Restorer:
             raise CareBridgeError("image is empty (a dimension of size 0); check the file and axes")
         check_finite(image)
         net = info.axes
-        loop_axes = self._loop_axes(axes)
         missing = [a for a in net if a not in axes]
         if missing:
             raise CareBridgeError(
                 f"the model needs axes {net!r} but the image has {axes!r} (no {''.join(missing)}); "
                 "check --axes"
             )
+        loop_axes = self._loop_axes(axes)
         if "C" in axes:
             c = image.shape[axes.index("C")]
             if c != info.n_channel_in:

@@ -148,6 +148,7 @@ def train(
         validation_data=val,
         validation_batch_size=bs,
         callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles
         verbose=(1 if progress else 0),
     )
     h = hist.history
