@@ -132,7 +132,7 @@ def load_psf(path_or_array: str | os.PathLike | np.ndarray, ndim: int, *, max_of
             offs = ", ".join(f"{o:+.2f}" for o in off)
             raise CareBridgeError(
                 f"{what} is not centred: its {name} is ({offs}) px from the centre; "
-                f"crop or pad it so the bead is in the middle"
+                "crop or pad it so the bead is in the middle"
             )
     return psf.astype(np.float32)
 

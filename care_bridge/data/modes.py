@@ -121,7 +121,7 @@ def isotropic_training_pairs(
     if min(ny, nx) < max(ph, pw):
         raise CareBridgeError(
             f"YX slices {ny}x{nx} are smaller than the patch {ph}x{pw} (square patches are needed as slices "
-            f"are also transposed); use a smaller patch_shape"
+            "are also transposed); use a smaller patch_shape"
         )
     if n_patches < 1:
         raise CareBridgeError(f"n_patches must be >= 1, got {n_patches}")

@@ -204,7 +204,9 @@ def two_filaments(shape: Sequence[int], separation_px: float, width_px: float) -
     """
     shape = _check_shape(shape)
     if separation_px < 0 or width_px <= 0:
-        raise CareBridgeError(f"two_filaments needs separation_px >= 0 and width_px > 0")
+        raise CareBridgeError(
+            f"two_filaments needs separation_px >= 0 and width_px > 0, got {separation_px}, {width_px}"
+        )
     sigma = width_px / FWHM_PER_SIGMA
     x = np.arange(shape[-1]) - (shape[-1] - 1) / 2.0
     prof = np.exp(-((x - separation_px / 2) ** 2) / (2 * sigma**2))
