@@ -91,4 +91,5 @@ def info_from_config(config, *, name: str | None = None) -> ModelInfo:
         output_names=out_names,
         procedure=dict(config.procedure),
         pixel_size=config.pixel_size,
+        output_layout=config.procedure.get("output_layout"),
     )

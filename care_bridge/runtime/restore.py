@@ -95,7 +95,26 @@ class Restorer:
         memory_budget: float | None = None,
         progress: bool = False,
     ) -> Restoration:
-        """Restore ``image`` with axes ``axes`` (e.g. ``"YX"``, ``"ZYX"``, ``"CYX"``, ``"TZCYX"``).
+        """Restore ``image`` with axes ``axes`` (e.g. ``"YX"``, ``"ZYX"``, ``"CYX"``, ``"TZCYX"``), running
+        whatever procedure the model declares (plain tiled prediction, or e.g. the isotropic
+        rotate-restore-combine of :mod:`care_bridge.runtime.procedures`)."""
+        from .procedures import PROCEDURES
+
+        proc = PROCEDURES.get(self.info.mode)
+        if proc is not None:
+            return proc(self, image, axes, n_tiles=n_tiles, memory_budget=memory_budget, progress=progress)
+        return self.apply_network(image, axes, n_tiles=n_tiles, memory_budget=memory_budget, progress=progress)
+
+    def apply_network(
+        self,
+        image: np.ndarray,
+        axes: str,
+        *,
+        n_tiles: int | Sequence[int] | None = None,
+        memory_budget: float | None = None,
+        progress: bool = False,
+    ) -> Restoration:
+        """Apply the network itself to ``image`` with axes ``axes``: normalization, tiles, stitching.
 
         Axes beyond the network's (``T``, ``S``; ``Z`` for a 2D network that declares plane-wise use) are
         looped over; ``C`` must match the network's input channels. ``n_tiles`` gives tiles per spatial axis
