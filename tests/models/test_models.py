@@ -84,3 +84,12 @@ def test_tiling_with_the_computed_halo_is_exact_and_a_smaller_halo_is_not():
     small = dataclasses.replace(info, halo=(4, 4))
     bad = Restorer(small, KerasEngine(m, small)).restore(x, "YX", n_tiles=(3, 4)).image
     assert np.abs(full - bad).max() > 1e-3
+
+
+def test_flops_per_voxel_by_hand():
+    from care_bridge.models.flops import unet_flops_per_voxel
+
+    c = CareConfig(unet_depth=1, unet_kern_size=3, unet_n_first=2)
+    # encoder 2·9·1·2 + 2·9·2·2 = 108; bottleneck at 1/4 resolution (2·9·2·4 + 2·9·4·2)/4 = 72;
+    # decoder on the concatenation (2+2 channels) 2·9·4·2 + 2·9·2·2 = 216; 1x1 output 2·2·1 = 4 → 400
+    assert unet_flops_per_voxel(c) == 400
