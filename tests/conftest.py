@@ -10,6 +10,8 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CARE_BRIDGE_NO_PROGRESS", "1")
+# as the runtime's TF engine does (runtime/engines.py): TF is imported here by training before any engine runs
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from pathlib import Path  # noqa: E402
 

@@ -21,7 +21,8 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 def _export(args) -> int:
     from ..bundle import export_bundle
 
-    out = export_bundle(args.model_dir, args.out, overwrite=args.overwrite, authors=args.authors,
+    authors = [{"name": n} for n in args.authors] if args.authors else None
+    out = export_bundle(args.model_dir, args.out, overwrite=args.overwrite, authors=authors,
                         license=args.license)
     print(f"bundle written to {out} (passed bioimageio.core test_model for every weight format)")
     return 0

@@ -39,6 +39,9 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         if target.exists() and not overwrite:  # appeared meanwhile
             raise CareBridgeError(f"output {target} appeared while writing; pass --overwrite to replace it")
         os.replace(tmp_path, target)

@@ -134,6 +134,10 @@ class KerasEngine:
 
 def _import_tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN's convolutions in TF are not bit-reproducible from one process to another (measured: 1-ulp
+    # differences in ~0.2% of pixels for the same input and weights), which would break the promise that a
+    # bundle gives the same bits everywhere. Eigen's kernels are. Only effective if TF is not imported yet.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
         import tensorflow as tf
     except ImportError as e:
