@@ -93,6 +93,8 @@ def apply_denormalization(y: np.ndarray, stats: PercentileStats, *, is_scale: bo
     """CARE's map back into the input's range, channels last: ``y * (p_high - p_low) + p_low``
     (``+ p_low`` omitted for a Laplace scale). In place on float32 ``y``; returns it."""
     y = np.asarray(y, dtype=np.float32)
+    if not y.flags.writeable:  # e.g. a view of a framework tensor
+        y = y.copy()
     y *= stats.span()
     if not is_scale:
         y += stats.low.astype(np.float32)

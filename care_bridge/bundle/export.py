@@ -30,6 +30,20 @@ from .rdf_build import rdf_min_size  # noqa: E402
 from .safe_zip import sha256_file  # noqa: E402
 
 WEIGHT_FORMATS = ("keras_v3", "onnx", "tensorflow_saved_model_bundle")
+# bioimageio.core 0.11's TF adapter returns a SavedModel's outputs in the order of a protobuf map, which is
+# random per process (measured: 3 of 6 processes swap 'mean' and 'scale'), so a two-output SavedModel cannot
+# pass test_model reliably. care_bridge's own TF engine reads outputs by name and is not affected.
+TF_MULTI_OUTPUT_REASON = (
+    "bioimageio.core 0.11 returns multi-output SavedModel results in random order (protobuf map order), "
+    "so test_model cannot check them; use onnx"
+)
+
+
+def default_weight_formats(config: CareConfig) -> tuple[str, ...]:
+    """All formats, minus the TF SavedModel for two-output (probabilistic) networks."""
+    if config.probabilistic:
+        return ("keras_v3", "onnx")
+    return WEIGHT_FORMATS
 DEFAULT_AUTHORS = [{"name": "care_bridge user"}]
 TEST_SIZE_2D = 64
 TEST_SIZE_3D = (16, 32, 32)
@@ -122,7 +136,9 @@ def _read_provenance(model_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"value": data}
 
 
-def _check_formats(config: CareConfig, stage: Path, work: Path, x: np.ndarray, ref: list[np.ndarray]) -> dict:
+def _check_formats(
+    config: CareConfig, stage: Path, work: Path, x: np.ndarray, ref: list[np.ndarray], formats: tuple[str, ...]
+) -> dict:
     """Max abs difference to Keras of each weight format, run through this package's engines."""
     import keras
 
@@ -133,12 +149,12 @@ def _check_formats(config: CareConfig, stage: Path, work: Path, x: np.ndarray, r
     info = care_model_info(config)
     diffs: dict[str, float] = {}
     reloaded = keras.models.load_model(stage / W.KERAS_FILE, compile=False)
-    outs = {
-        "keras_v3": W.run_keras(reloaded, x),
-        "onnx": OnnxEngine(stage / W.ONNX_FILE, info).run(x),
-    }
-    sm = safe_extract(stage / W.SAVED_MODEL_ZIP, work / "check_saved_model")
-    outs["tensorflow_saved_model_bundle"] = TFSavedModelEngine(sm, info).run(x)
+    outs = {"keras_v3": W.run_keras(reloaded, x)}
+    if "onnx" in formats:
+        outs["onnx"] = OnnxEngine(stage / W.ONNX_FILE, info).run(x)
+    if "tensorflow_saved_model_bundle" in formats:
+        sm = safe_extract(stage / W.SAVED_MODEL_ZIP, work / "check_saved_model")
+        outs["tensorflow_saved_model_bundle"] = TFSavedModelEngine(sm, info).run(x)
     for fmt, ys in outs.items():
         if len(ys) != len(ref) or any(y.shape != r.shape for y, r in zip(ys, ref)):
             raise BundleError(
@@ -161,12 +177,15 @@ def export_bundle(
     tolerance: float = 1e-5,
     run_core_tests: bool = True,
     which: str = "best",
+    weight_formats: tuple[str, ...] | None = None,
 ) -> Path:
     """Export the model folder ``model_dir`` as a bioimage.io bundle zip at ``out_zip``; return its path.
 
     ``test_input``: one raw image with axes ``config.axes`` (+ ``C``), default a synthetic one.
     ``validation``: metrics on held-out data (``{"dataset": ..., "metrics": {name: {column: value}}}``),
     written to README.md's Validation section and ``config.care_bridge.validation``.
+    ``weight_formats``: subset of :data:`WEIGHT_FORMATS` (``keras_v3`` always included); default
+    :func:`default_weight_formats`.
     Raises :class:`BundleError` (nothing written) if a weight format differs from Keras by more than
     ``tolerance`` or fails ``bioimageio.core.test_model``.
     """
@@ -180,6 +199,7 @@ def export_bundle(
         raise CareBridgeError(f"bundle path {out_zip} must end with .zip")
     authors = [dict(a) for a in (authors or DEFAULT_AUTHORS)]
     config, model = load_model(model_dir, which=which)
+    formats = _resolve_formats(config, weight_formats)
     provenance = _read_provenance(model_dir)
     net = W.bundle_network(config, model)
     ids = W.output_ids(config)
@@ -198,11 +218,13 @@ def export_bundle(
             files[f"test_{oid}"] = f"test_{oid}.npy"
             np.save(stage / files[f"test_{oid}"], y, allow_pickle=False)
         files["keras_v3"] = W.write_keras(net, stage / W.KERAS_FILE).name
-        files["onnx"] = W.write_onnx(config, net, stage / W.ONNX_FILE).name
-        files["tensorflow_saved_model_bundle"] = W.write_saved_model_zip(
-            config, net, stage / W.SAVED_MODEL_ZIP, work
-        ).name
-        diffs = _check_formats(config, stage, work, xn, ref)
+        if "onnx" in formats:
+            files["onnx"] = W.write_onnx(config, net, stage / W.ONNX_FILE).name
+        if "tensorflow_saved_model_bundle" in formats:
+            files["tensorflow_saved_model_bundle"] = W.write_saved_model_zip(
+                config, net, stage / W.SAVED_MODEL_ZIP, work
+            ).name
+        diffs = _check_formats(config, stage, work, xn, ref, formats)
         bad = {k: v for k, v in diffs.items() if not v <= tolerance}
         if bad:
             fmt, d = next(iter(bad.items()))
@@ -215,6 +237,9 @@ def export_bundle(
             config, provenance=provenance, validation=validation, weights_check=diffs, tolerance=tolerance
         )
         care_block["versions"] = versions
+        care_block["weight_formats"] = list(formats)
+        if "tensorflow_saved_model_bundle" not in formats and config.probabilistic:
+            care_block["omitted_weight_formats"] = {"tensorflow_saved_model_bundle": TF_MULTI_OUTPUT_REASON}
         hashes = {name: sha256_file(stage / name) for name in files.values()}
         doc = documentation(
             config, care_block=care_block, authors=authors, license=license, file_hashes=hashes,
@@ -226,7 +251,7 @@ def export_bundle(
         _write_rdf(descr, stage / "rdf.yaml")
         bundle = W.deterministic_zip(stage, work / "bundle.zip")
         if run_core_tests:
-            for fmt in WEIGHT_FORMATS:
+            for fmt in formats:
                 res = run_test_model(bundle, fmt)
                 if not res.passed:
                     raise BundleError(
@@ -236,6 +261,19 @@ def export_bundle(
         with atomic_path(out_zip, overwrite=overwrite) as tmp_out:
             shutil.copyfile(bundle, tmp_out)
     return Path(out_zip)
+
+
+def _resolve_formats(config: CareConfig, requested: tuple[str, ...] | None) -> tuple[str, ...]:
+    if requested is None:
+        return default_weight_formats(config)
+    unknown = sorted(set(requested) - set(WEIGHT_FORMATS))
+    if unknown:
+        raise CareBridgeError(f"unknown weight format(s) {unknown}; choose from {', '.join(WEIGHT_FORMATS)}")
+    if config.probabilistic and "tensorflow_saved_model_bundle" in requested:
+        raise CareBridgeError(
+            f"a probabilistic network cannot ship tensorflow_saved_model_bundle: {TF_MULTI_OUTPUT_REASON}"
+        )
+    return tuple(f for f in WEIGHT_FORMATS if f == "keras_v3" or f in requested)
 
 
 def _build_descr(config, stage, files, authors, license, care_block, versions, provenance):
@@ -258,10 +296,20 @@ def _build_descr(config, stage, files, authors, license, care_block, versions, p
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        raise BundleError(f"the bundle description is invalid at {loc}: {err['msg']}; check authors/license") from e
+        raise BundleError(
+            f"the bundle description is invalid at {loc}: {err['msg']}; fix that value (authors, license, "
+            "provenance date, ...) and export again"
+        ) from e
 
 
 def _write_rdf(descr, path: Path) -> None:
-    from bioimageio.spec import save_bioimageio_yaml_only
+    """rdf.yaml readable by YAML 1.1 and 1.2 parsers alike.
 
-    save_bioimageio_yaml_only(descr, file=path)
+    bioimageio.spec writes YAML 1.2 (``eps: 1e-06``), which PyYAML's ``safe_load`` (YAML 1.1) reads as the
+    *string* ``"1e-06"``; PyYAML's dumper writes ``1.0e-06``, a float for both.
+    """
+    import yaml
+    from bioimageio.spec import dump_description
+
+    content = dump_description(descr, exclude_unset=True)
+    path.write_text(yaml.safe_dump(content, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")

@@ -5,7 +5,7 @@ Tensor axes are channels last, ``b, (z), y, x, c`` for the input ``input`` and t
 (``ParameterizedSize(min=2 * halo + step, step=step)``, see :func:`rdf_min_size`); outputs have the input's size (``SizeReference``) and declare
 ``halo`` pixels per side that a tiling runtime must crop. Preprocessing is ``scale_range`` (per channel,
 percentiles over the spatial axes); CARE's de-normalization has no spec op and is described under
-``config.care_bridge`` (see :func:`care_bridge_config` and ``docs/bundle_format.md`` of the package docs).
+``config.care_bridge`` (see :func:`care_bridge_config`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..models.config import CareConfig
-from ..models.receptive_field import halo as network_halo
+try:  # every mode's halo (upsampling, projection, plain U-Net)
+    from ..models.factory import network_halo
+except ImportError:  # older tree: plain U-Net only
+    from ..models.receptive_field import halo as network_halo
 from .weights import ONNX_OPSET, output_ids
 
 CARE_CITATION = (
@@ -40,16 +43,25 @@ def rdf_min_size(config: CareConfig) -> tuple[int, ...]:
     The network itself runs on any multiple of ``step``, but spec 0.5 requires ``min - 2 * halo >= 1`` for
     outputs with a halo, so the declared ParameterizedSize starts at the first valid multiple of ``step``.
     """
-    return tuple(2 * h + st for h, st in zip(network_halo(config), config.step))
+    return tuple(2 * h + st if h else st for h, st in zip(network_halo(config), config.step))
+
+
+def _runtime_info(config: CareConfig):
+    from ..runtime.info import info_from_config
+
+    return info_from_config(config)
 
 
 def denormalization_mapping(config: CareConfig) -> str | None:
-    """How output channels pick input-channel percentiles, or None when CARE's mapping is undefined."""
-    if config.n_channel_in == config.n_channel_out:
-        return "same_index"
-    if config.n_channel_in == 1:
-        return "single_input_channel"
-    return None
+    """How output channels pick input-channel percentiles, or None when outputs stay normalized.
+
+    Follows the runtime (:func:`care_bridge.runtime.info.info_from_config`), so bundles and model folders
+    agree: ``same_index`` (output channel i uses input channel i) when channel counts match,
+    ``single_input_channel`` (all outputs use input channel 0) for one input channel, else None.
+    """
+    if _runtime_info(config).denormalize != "input_percentiles":
+        return None
+    return "same_index" if config.n_channel_in == config.n_channel_out else "single_input_channel"
 
 
 def care_bridge_config(
@@ -75,7 +87,7 @@ def care_bridge_config(
     if mapping is None:
         denorm: dict[str, Any] = {
             "kind": "none",
-            "reason": "n_channel_in differs from n_channel_out and is not 1; outputs stay in normalized units",
+            "reason": "n_channel_in != n_channel_out and n_channel_in > 1: outputs stay in normalized units",
         }
     else:
         applies = {ids[0]: DENORM_FORMULA}
@@ -89,17 +101,19 @@ def care_bridge_config(
             "statistics": "p_low, p_high of the network INPUT image (before padding or tiling), per input "
             "channel, the same values the scale_range preprocessing used; eps is not added here",
             "channel_mapping": mapping,
-            "channel_mapping_help": "same_index: output channel i uses input channel i; "
-            "single_input_channel: every output channel uses input channel 0",
+            "channel_mapping_help": "same_index: output channel i uses input channel i's percentiles; "
+            "single_input_channel: every output channel uses input channel 0's",
             "dtype": "float32",
         }
     layout = "b" + axes.lower() + "c"
+    info = _runtime_info(config)
     return {
         "schema_version": SCHEMA_VERSION,
         "mode": config.mode,
         "procedure": dict(config.procedure),
         "axes": axes,
-        "tensor_layout": {"input": layout, "output": layout},
+        "tensor_layout": {"input": layout, "output": info.output_layout},
+        "scale": dict(zip(axes.lower(), info.scale)),
         "n_channel_in": config.n_channel_in,
         "n_channel_out": config.n_channel_out,
         "probabilistic": config.probabilistic,
@@ -175,9 +189,21 @@ def _build_model_descr(
         kw: dict[str, Any] = {"unit": unit, "scale": ps[a]} if a in ps else {}
         return s.SpaceInputAxis(id=s.AxisId(a), size=s.ParameterizedSize(min=mn, step=st), **kw)
 
-    def space_out(a: str, hh: int):
-        kw: dict[str, Any] = {"unit": unit, "scale": ps[a]} if a in ps else {}
+    info = _runtime_info(config)
+    factor = dict(zip(axes, info.scale))
+    halo_in = dict(zip(axes, h))
+
+    def space_out(a: str):
+        # output pixel size = input pixel size / factor, so SizeReference gives size = input size * factor
+        kw: dict[str, Any] = {}
+        if a in ps:
+            kw = {"unit": unit, "scale": ps[a] / factor[a]}
+        elif factor[a] != 1.0:
+            kw = {"scale": 1.0 / factor[a]}
         ref = s.SizeReference(tensor_id=s.TensorId("input"), axis_id=s.AxisId(a))
+        hh = int(round(halo_in[a] * factor[a]))
+        if hh == 0:
+            return s.SpaceOutputAxis(id=s.AxisId(a), size=ref, **kw)
         return s.SpaceOutputAxisWithHalo(id=s.AxisId(a), size=ref, halo=hh, **kw)
 
     in_axes = [s.BatchAxis()] + [space_in(a, mn, st) for a, mn, st in zip(axes, rdf_min_size(config), config.step)]
@@ -203,8 +229,14 @@ def _build_model_descr(
     ]
     outputs = []
     for oid in output_ids(config):
-        out_axes = [s.BatchAxis()] + [space_out(a, hh) for a, hh in zip(axes, h)]
-        out_axes.append(s.ChannelAxis(channel_names=[f"{oid}{i}" for i in range(config.n_channel_out)]))
+        out_axes = []
+        for a in info.output_layout:
+            if a == "b":
+                out_axes.append(s.BatchAxis())
+            elif a == "c":
+                out_axes.append(s.ChannelAxis(channel_names=[f"{oid}{i}" for i in range(config.n_channel_out)]))
+            else:
+                out_axes.append(space_out(a))
         what = {"output": "restored image", "mean": "Laplace mean", "scale": "Laplace scale"}[oid]
         outputs.append(
             s.OutputTensorDescr(
@@ -215,29 +247,32 @@ def _build_model_descr(
             )
         )
     backend_version = s.Version(versions["tensorflow"])
-    weights = s.WeightsDescr(
-        keras_v3=s.KerasV3WeightsDescr(
+    entries: dict[str, Any] = {
+        "keras_v3": s.KerasV3WeightsDescr(
             source=files["keras_v3"],
             sha256=fd("keras_v3").sha256,
             keras_version=s.Version(versions["keras"]),
             backend=("tensorflow", backend_version),
             comment="never-compiled copy of the trained architecture",
-        ),
-        onnx=s.OnnxWeightsDescr(
+        )
+    }
+    if "onnx" in files:
+        entries["onnx"] = s.OnnxWeightsDescr(
             source=files["onnx"],
             sha256=fd("onnx").sha256,
             opset_version=ONNX_OPSET,
             parent="keras_v3",
             comment=f"tf2onnx {versions.get('tf2onnx', '?')}, dynamic batch and spatial dims",
-        ),
-        tensorflow_saved_model_bundle=s.TensorflowSavedModelBundleWeightsDescr(
+        )
+    if "tensorflow_saved_model_bundle" in files:
+        entries["tensorflow_saved_model_bundle"] = s.TensorflowSavedModelBundleWeightsDescr(
             source=files["tensorflow_saved_model_bundle"],
             sha256=fd("tensorflow_saved_model_bundle").sha256,
             tensorflow_version=backend_version,
             parent="keras_v3",
             comment="keras.export.ExportArchive; 'serve' endpoint returns {output id: tensor}",
-        ),
-    )
+        )
+    weights = s.WeightsDescr(**entries)
     training = care_block.get("provenance") or {}
     bio = s.BioimageioConfig(
         architecture_type="U-Net",

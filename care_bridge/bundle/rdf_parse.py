@@ -43,31 +43,13 @@ def check_format(rdf: Any, where: str) -> dict[str, Any]:
 
 
 def care_model_info(config: CareConfig, *, description: str = "") -> ModelInfo:
-    """ModelInfo of a care_bridge network (bundle or model folder): channels-last layout, CARE normalization."""
-    from .rdf_build import denormalization_mapping, pixel_size_of
-    from .weights import output_ids
+    """ModelInfo of a care_bridge network: the runtime's :func:`info_from_config` (one implementation for
+    model folders and bundles), with the bundle's description."""
+    from dataclasses import replace
 
-    return ModelInfo(
-        name=config.name,
-        axes=config.axes,
-        n_channel_in=config.n_channel_in,
-        n_channel_out=config.n_channel_out,
-        halo=tuple(network_halo(config)),
-        step=tuple(config.step),
-        min_size=tuple(config.step),
-        scale=(1.0,) * config.ndim,
-        mode=config.mode,
-        percentile_low=config.percentile_low,
-        percentile_high=config.percentile_high,
-        eps=config.norm_eps,
-        denormalize="input_percentiles" if denormalization_mapping(config) else "none",
-        probabilistic=config.probabilistic,
-        input_name="input",
-        output_names=output_ids(config),
-        procedure=dict(config.procedure),
-        pixel_size={a.upper(): v for a, v in pixel_size_of(config).items()} or None,
-        description=description,
-    )
+    from ..runtime.info import info_from_config
+
+    return replace(info_from_config(config), description=description)
 
 
 def info_from_care_block(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, CareConfig]:
@@ -98,6 +80,7 @@ def info_from_care_block(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, Ca
         and len(pre) == 1 and pre[0].get("id") == "scale_range"
         and all(math.isclose(float(pre[0].get("kwargs", {}).get(k, -1)), v) for k, v in expect.items())
         and all(g >= h for g, h in zip(generic.halo, info.halo))
+        and all(math.isclose(g, h) for g, h in zip(generic.scale, info.scale))
     )
     if not ok:
         raise BundleError(
@@ -218,10 +201,14 @@ def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:
 def _output_geometry(oaxes, oid, in_id, in_scale, axes, where) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Per spatial axis of ``axes``: halo in input pixels and the output/input size factor."""
     by_id = {str(ax.get("id")): ax for ax in oaxes if ax.get("type") == "space"}
-    if sorted(by_id) != sorted(axes.lower()):
-        raise BundleError(f"{where}: output {oid!r} has spatial axes {sorted(by_id)}, input {sorted(axes.lower())}")
+    if not set(by_id) <= set(axes.lower()):
+        raise BundleError(f"{where}: output {oid!r} has spatial axes {sorted(by_id)} not in the input's {axes}")
     halos, factors = [], []
     for a in axes.lower():
+        if a not in by_id:  # reduced axis (e.g. a projection along z): never tiled, no halo
+            halos.append(0)
+            factors.append(1.0)
+            continue
         ax = by_id[a]
         size = ax.get("size")
         if not (isinstance(size, dict) and "tensor_id" in size and "axis_id" in size):

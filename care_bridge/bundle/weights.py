@@ -13,6 +13,7 @@ normalization. A probabilistic network is exposed with two outputs, Laplace ``me
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -44,17 +45,23 @@ def bundle_network(config: CareConfig, trained):
     """
     import keras
 
-    from ..models.unet import build_unet
+    try:  # every mode's network (upsampling, projection, plain U-Net)
+        from ..models.factory import build_network
+    except ImportError:  # older tree: plain U-Net only
+        from ..models.unet import build_unet as build_network
 
-    fresh = build_unet(config)
+    fresh = build_network(config)
     fresh.set_weights(trained.get_weights())
+    # TF uses the model name as a graph scope; CareConfig.name may contain spaces (measured: ValueError
+    # "'tiny 2d' is not a valid root scope name" under tf.function), so the exported model gets a safe name.
+    name = re.sub(r"[^A-Za-z0-9_.]", "_", config.name).lstrip("_.") or "care"
     if not config.probabilistic:
-        return fresh
+        return keras.Model(fresh.input, fresh.output, name=name)
     names = [layer.name for layer in fresh.layers]
     mean_name = next(n for n in ("mean_relu", "residual", "mean") if n in names)
     mean = fresh.get_layer(mean_name).output
     scale = fresh.get_layer("scale").output
-    return keras.Model(fresh.input, [mean, scale], name=fresh.name)
+    return keras.Model(fresh.input, [mean, scale], name=name)
 
 
 def _named_onnx(model_proto, input_name: str, out_names: tuple[str, ...]):
@@ -82,8 +89,16 @@ def _named_onnx(model_proto, input_name: str, out_names: tuple[str, ...]):
         new_outs.append(vi)
     del g.output[:]
     g.output.extend(new_outs)
+    for vi in [g.input[0], *g.output]:  # readable symbolic dims instead of tf2onnx's unk__N
+        dims = vi.type.tensor_type.shape.dim
+        for d, label in zip(dims, ["batch", *spatial_names(len(dims) - 2)]):
+            d.dim_param = label
     onnx.checker.check_model(model_proto)
     return model_proto
+
+
+def spatial_names(n: int) -> list[str]:
+    return ["y", "x"] if n == 2 else ["z", "y", "x"]
 
 
 def write_onnx(config: CareConfig, net, path: Path) -> Path:
@@ -96,8 +111,7 @@ def write_onnx(config: CareConfig, net, path: Path) -> Path:
 
     @tf.function(input_signature=spec)
     def fn(x):
-        y = net(x, training=False)
-        return list(y) if isinstance(y, (list, tuple)) else [y]
+        return tf.nest.flatten(net(x, training=False))
 
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=ONNX_OPSET)
     proto = _named_onnx(proto, "input", output_ids(config))
@@ -117,9 +131,8 @@ def write_saved_model_zip(config: CareConfig, net, path: Path, work: Path) -> Pa
     archive.track(net)
 
     def serve(x):
-        y = net(x, training=False)
-        y = list(y) if isinstance(y, (list, tuple)) else [y]
-        return {k: v for k, v in zip(ids, y)}
+        y = tf.nest.flatten(net(x, training=False))
+        return {k: v for k, v in zip(ids, y, strict=True)}
 
     archive.add_endpoint("serve", serve, input_signature=[spec])
     folder = work / "tf_saved_model"
@@ -148,6 +161,6 @@ def deterministic_zip(folder: Path, out: Path, *, compression: int = zipfile.ZIP
 
 def run_keras(net, x: np.ndarray) -> list[np.ndarray]:
     """Outputs of ``net`` on ``x`` (``"S<axes>C"`` float32) as a list of float32 arrays."""
-    y = net(x, training=False)
-    y = y if isinstance(y, (list, tuple)) else [y]
-    return [np.asarray(t, dtype=np.float32) for t in y]
+    import tensorflow as tf
+
+    return [np.asarray(t, dtype=np.float32) for t in tf.nest.flatten(net(x, training=False))]

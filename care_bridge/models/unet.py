@@ -8,6 +8,7 @@ Laplace mean followed by its positive scale (softplus), see :mod:`care_bridge.mo
 from __future__ import annotations
 
 import os
+import re
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -58,7 +59,8 @@ def build_unet(config: CareConfig) -> keras.Model:
         out = layers.Concatenate(axis=-1, name="mean_scale")([mean, scale])
     else:
         out = mean
-    return keras.Model(inp, out, name=config.name)
+    # TF scope names allow only [A-Za-z0-9_.-]; a user's model name like "my care 2d" must not break tracing
+    return keras.Model(inp, out, name=re.sub(r"[^A-Za-z0-9_.\-]", "_", config.name) or "care")
 
 
 def split_outputs(config: CareConfig, model: keras.Model) -> keras.Model:
