@@ -55,7 +55,10 @@ def build_unet(config: CareConfig) -> keras.Model:
     if config.unet_last_activation == "relu":
         mean = layers.Activation("relu", name="mean_relu")(mean)
     if config.probabilistic:
-        scale = Conv(config.n_channel_out, (1,) * nd, activation="softplus", name="scale")(x)
+        # squareplus (x + sqrt(x^2 + 4)) / 2 instead of softplus: the same smooth positive rectifier
+        # (Barron 2021, arXiv:2112.11687), but built from +, x and sqrt, which IEEE 754 rounds exactly, so every
+        # engine gives the same bits wherever a pixel sits in a tile (ONNX Runtime's vectorised exp/log do not).
+        scale = Conv(config.n_channel_out, (1,) * nd, activation="squareplus", name="scale")(x)
         out = layers.Concatenate(axis=-1, name="mean_scale")([mean, scale])
     else:
         out = mean

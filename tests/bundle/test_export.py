@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROVENANCE, read_rdf
+from bundle_helpers import PROVENANCE, read_rdf
 
 from care_bridge.bundle import export_bundle, open_bundle
 from care_bridge.errors import BundleError, CareBridgeError

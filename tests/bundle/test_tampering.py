@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import rewrite_zip, set_sha
+from bundle_helpers import rewrite_zip, set_sha
 
 from care_bridge.bundle import open_bundle
 from care_bridge.bundle.safe_zip import ZipLimits, safe_extract

@@ -6,7 +6,7 @@ import hashlib
 import zipfile
 from pathlib import Path
 
-from conftest import rewrite_zip, set_sha
+from bundle_helpers import rewrite_zip, set_sha
 from test_open import make_third_party_bundle
 
 from care_bridge.bundle import export_bundle, inspect_bundle, validate_bundle
@@ -31,7 +31,7 @@ def test_good_bundle_passes_every_check_including_bioimageio_core(bundle_2d: Pat
 def test_swapped_weights_with_matching_sha256_fail_reproduction(bundle_2d: Path, model_prob, tmp_path: Path,
                                                                  model_2d: Path):
     # other weights of the same architecture: export the same config with different random weights
-    from conftest import make_model_folder
+    from bundle_helpers import make_model_folder
 
     from care_bridge.models import CareConfig
 

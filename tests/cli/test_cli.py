@@ -35,7 +35,7 @@ def test_help_reads_like_a_manual():
 
 
 def test_datagen_train_predict_evaluate(tmp_path):
-    from conftest import make_pairs
+    from tiny_models import make_pairs
 
     for name, low, high in make_pairs("2d", n=2):
         (tmp_path / "low").mkdir(exist_ok=True)

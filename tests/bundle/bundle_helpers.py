@@ -1,0 +1,95 @@
+"""Helpers of the bundle tests (plain functions; the fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from care_bridge.models import CareConfig
+
+PROVENANCE = {
+    "data": "synthetic blobs, Poisson + Gaussian noise",
+    "n_patches": 128,
+    "epochs": 2,
+    "final_loss": 0.1,
+    "final_val_loss": 0.12,
+    "versions": {"keras": "3.15.1"},
+    "date": "2026-01-02T03:04:05",
+}
+
+
+def make_model_folder(path: Path, config: CareConfig, *, seed: int = 0) -> Path:
+    """A care_bridge model folder with a freshly built network whose weights are random but non-trivial."""
+    import keras
+
+    from care_bridge.models.unet import build_unet
+
+    path.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    model = build_unet(config)
+    rng = np.random.default_rng(seed)
+    # perturb biases too, so a residual network is not close to the identity
+    model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in model.get_weights()])
+    model.save_weights(path / "weights_best.weights.h5")
+    model.save_weights(path / "weights_last.weights.h5")
+    config.save(path)
+    (path / "provenance.json").write_text(json.dumps(PROVENANCE))
+    return path
+
+
+def read_rdf(bundle: Path) -> dict:
+    with zipfile.ZipFile(bundle) as zf:
+        return yaml.safe_load(zf.read("rdf.yaml"))
+
+
+def rewrite_zip(
+    src: Path,
+    dst: Path,
+    *,
+    replace: dict[str, bytes | None] | None = None,
+    extra: list[tuple[zipfile.ZipInfo | str, bytes]] | None = None,
+    rdf_edit: Callable[[dict], None] | None = None,
+) -> Path:
+    """Copy a bundle zip, replacing (``bytes``) or dropping (``None``) entries, appending raw entries and
+    editing rdf.yaml (a dict edited in place). Hashes in rdf.yaml are NOT updated unless ``rdf_edit`` does."""
+    replace = dict(replace or {})
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename in replace:
+                data = replace.pop(info.filename)
+                if data is None:
+                    continue
+            if info.filename == "rdf.yaml" and rdf_edit is not None:
+                rdf = yaml.safe_load(data)
+                rdf_edit(rdf)
+                data = yaml.safe_dump(rdf, sort_keys=False).encode()
+            zout.writestr(info.filename, data)
+        for name, data in replace.items():
+            if data is not None:
+                zout.writestr(name, data)
+        for info, data in extra or []:
+            zout.writestr(info, data)
+    return dst
+
+
+def set_sha(rdf: dict, source: str, digest: str) -> None:
+    """Set the sha256 of every rdf entry whose source is ``source``."""
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("source") == source and "sha256" in node:
+                node["sha256"] = digest
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(rdf)
