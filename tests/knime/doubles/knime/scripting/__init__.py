@@ -1,0 +1,1 @@
+"""TEST DOUBLE of ``knime.scripting`` (NOT KNIME): holds the ``io`` double."""
