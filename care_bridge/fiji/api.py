@@ -40,6 +40,13 @@ def _load_cached(bundle: str, mtime: float, engine: str):
     return runtime.load(bundle, engine=engine)
 
 
+def input_axes(restorer, ndim: int, axes: str, given: str | None) -> str:
+    """``care_bridge.runtime.files.input_axes`` (imported lazily: importing this package loads no runtime)."""
+    from ..runtime.files import input_axes as rule
+
+    return rule(restorer, ndim, axes, given)
+
+
 def load_restorer(bundle: str | os.PathLike, engine: str = "auto"):
     """``runtime.load`` with a small cache keyed by path, modification time and engine (a folder of images
     through the hosted bridge loads the bundle once)."""
@@ -73,7 +80,9 @@ def restore_imageplus(
     titled ``<title>-CARE`` (and ``<title>-CARE-scale``) with the input's calibration and properties."""
     arr, axes = imageplus_to_array(imp)
     restorer = load_restorer(bundle, engine)
-    res = restorer.restore(arr, axes, n_tiles=n_tiles_for_runtime(n_tiles) if isinstance(n_tiles, tuple) else n_tiles)
+    axes = input_axes(restorer, arr.ndim, axes, None)  # the CLI's rule: both Fiji paths feed the runtime alike
+    nt = n_tiles_for_runtime(n_tiles) if isinstance(n_tiles, tuple) else n_tiles
+    res = restorer.restore(arr, axes, n_tiles=nt)
     out_axes = getattr(res, "axes", axes)
     name = title or result_title(imp.getTitle())
     ratio = size_ratio(arr.shape, axes, res.image.shape, out_axes)
@@ -116,15 +125,36 @@ def macro_path(name: str | os.PathLike) -> Path:
     return q
 
 
-def run_macro(name: str | os.PathLike, args: str = "", *, session=None) -> str:
+def run_macro(name: str | os.PathLike, args: str = "", *, session=None, batch: bool = True) -> str:
     """Run a macro file (ours by name, or any ``.ijm`` path) in the in-process ImageJ with ``args`` (its
     ``getArgument()``); starts ImageJ if needed. Returns the macro's return value ("" if none).
-    A macro that stops with ``exit("…")`` returns ``"[aborted]"``; its message is in :func:`last_error`."""
+
+    A macro that stops with ``exit("…")`` returns ``"[aborted]"``; its message is in :func:`.bridge.last_error`.
+    A syntax or runtime error in the macro itself raises :class:`CareBridgeError` instead of opening a modal
+    error dialog (which nobody could click in a script). ``batch`` (default) runs without image windows."""
+    import jpype
+
     from .bridge import clear_last_error
     from .jvm import start_imagej
 
     session = session or start_imagej()
     path = macro_path(name)
     clear_last_error()
-    out = session.IJ.runMacroFile(str(path), args)
+    interp_cls = jpype.JClass("ij.macro.Interpreter")
+    jpype.JClass("ij.plugin.Macro_Runner").setFilePath(str(path))  # getInfo("macro.filepath")
+    saved = bool(interp_cls.batchMode)
+    interp_cls.batchMode = bool(batch) or saved
+    try:
+        interp = interp_cls()
+        interp.setIgnoreErrors(True)
+        try:
+            out = interp.run(path.read_text(encoding="utf-8"), args)
+        except Exception as e:  # exit("…") in a macro run this way cancels it with a RuntimeException
+            if "Macro canceled" not in str(e):
+                raise
+            out = "[aborted]"
+        if interp.wasError() or interp.getErrorMessage() is not None:
+            raise CareBridgeError(f"macro {path.name} failed: {interp.getErrorMessage()}")
+    finally:
+        interp_cls.batchMode = saved
     return "" if out is None else str(out)

@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable
 
 from ..errors import CareBridgeError
-from .options import parse_n_tiles, parse_options
+from .options import parse_options
 
 COMMAND = "CARE Bridge"
 HOSTED_PROPERTY = "care_bridge.hosted"
@@ -101,4 +101,4 @@ def clear_last_error() -> None:
     _system().clearProperty(ERROR_PROPERTY)
 
 
-__all__ = ["COMMAND", "dispatch", "handler", "install_bridge", "last_error", "parse_n_tiles"]
+__all__ = ["COMMAND", "dispatch", "handler", "install_bridge", "last_error"]

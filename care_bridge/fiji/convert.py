@@ -139,8 +139,10 @@ def copy_calibration(src, dst, ratio: dict[str, float] | None = None) -> None:
         for key in props.keySet():
             if str(key) != "Info":
                 dst.setProperty(str(key), props.get(key))
-    if hasattr(src, "getImageProperties") and src.getImageProperties() is not None:  # ImageJ >= 1.53 "props"
-        dst.setImageProperties(src.getImageProperties().clone())
+    image_props = src.getImageProperties() if hasattr(src, "getImageProperties") else None
+    if image_props is not None and hasattr(dst, "setProp"):  # ImageJ >= 1.53: Property.set / setProp
+        for key in image_props.keySet():
+            dst.setProp(str(key), str(image_props.get(key)))
 
 
 def size_ratio(in_shape: tuple[int, ...], in_axes: str, out_shape: tuple[int, ...], out_axes: str) -> dict[str, float]:

@@ -1,0 +1,184 @@
+// CARE Restore — restore the current image with a CARE bundle (care_bridge).
+//
+// Options (ImageJ's key=[value] style; from another macro: runMacro(".../CARE_Restore.ijm", options)):
+//   bundle=[/path/model.zip]    the bioimage.io bundle (zip or unpacked folder)             (required)
+//   n_tiles=[auto]              auto, one number (4) or one per spatial axis (2,4,4)
+//   engine=[auto]               auto, onnxruntime or tensorflow
+//   via=[auto]                  auto (hosted when Python hosts this ImageJ, else standalone), hosted, standalone
+//   cli=[/path/to/care-bridge]  standalone only; remembered in ImageJ's preferences (key care_bridge.cli)
+//   title=[name]                title of the result (default: <input title without .tif>-CARE)
+//   on_error=[exit]             exit: stop with a message; return: give "error: ..." back to the calling macro
+// Result: a new image <title>-CARE (float32, input calibration and Info kept) and, for probabilistic bundles,
+// <title>-CARE-scale. Returns "image=<ID> scale=<ID or 0>" (IDs for selectImage). The input image is not changed.
+
+var ON_ERROR = "exit";
+var ARGS = "";
+
+ARGS = getArgument();
+if (ARGS == "") ARGS = askOptions();
+ON_ERROR = opt("on_error", "exit");
+result = careRestore();
+return result;
+
+// ---------------------------------------------------------------------------------------------------------
+function careRestore() {
+	if (nImages == 0)
+		{ r = fail("no image is open; open an image first (File > Open...)"); return r; }
+	if (bitDepth() == 24)
+		{ r = fail(getTitle() + " is an RGB image; convert it first (Image > Type > 16-bit, or Image > Color > Split Channels)"); return r; }
+	bundle = opt("bundle", "");
+	if (bundle == "")
+		{ r = fail("no bundle given; pass bundle=[/path/to/model.zip]"); return r; }
+	if (!File.exists(bundle))
+		{ r = fail("bundle " + bundle + " does not exist; check the path given as bundle=[...]"); return r; }
+	nTiles = opt("n_tiles", "auto");
+	engine = opt("engine", "auto");
+	title = opt("title", "");
+	if (title == "") title = resultTitle(getTitle());
+	hosted = false;
+	if (call("java.lang.System.getProperty", "care_bridge.hosted") == "1") hosted = true;
+	via = opt("via", "auto");
+	if (via == "hosted" && !hosted)
+		{ r = fail("via=hosted but this ImageJ is not hosted by Python; start it with care_bridge.fiji or use via=standalone"); return r; }
+	if (via == "standalone" || (via == "auto" && !hosted))
+		{ r = restoreStandalone(bundle, nTiles, engine, title); return r; }
+	{ r = restoreHosted(bundle, nTiles, engine, title); return r; }
+}
+
+// Hosted: Python runs this ImageJ; the "CARE Bridge" command is answered in-process (care_bridge/fiji/bridge.py).
+function restoreHosted(bundle, nTiles, engine, title) {
+	id = getImageID();
+	call("java.lang.System.setProperty", "care_bridge.reply", "");
+	run("CARE Bridge", "op=restore bundle=[" + bundle + "] n_tiles=[" + nTiles + "] engine=[" + engine + "] title=[" + title + "]");
+	reply = call("java.lang.System.getProperty", "care_bridge.reply");
+	if (startsWith(reply, "error:")) {
+		selectImage(id);
+		{ r = fail(substring(reply, 6)); return r; }
+	}
+	if (!startsWith(reply, "ok:"))
+		{ r = fail("the CARE bridge did not answer; restart ImageJ through care_bridge.fiji or use via=standalone"); return r; }
+	image = parseInt(field(reply, "image"));
+	scale = parseInt(field(reply, "scale"));
+	selectImage(image);
+	return "image=" + image + " scale=" + scale;
+}
+
+// Standalone: temporary TIFFs and the care-bridge command line; the temporary folder is always removed.
+function restoreStandalone(bundle, nTiles, engine, title) {
+	cli = opt("cli", "");
+	if (cli == "") cli = call("ij.Prefs.get", "care_bridge.cli", "care-bridge");
+	else call("ij.Prefs.set", "care_bridge.cli", cli);
+	id = getImageID();
+	getVoxelSize(pw, ph, pd, unit);
+	w = getWidth(); h = getHeight(); getDimensions(w, h, nc, nz, nt);
+	frameInterval = Stack.getFrameInterval();
+	info = getMetadata("Info");
+	tmp = getDirectory("temp") + "care_bridge_" + d2s(getTime(), 0) + "_" + d2s(floor(random * 1e9), 0) + File.separator;
+	File.makeDirectory(tmp);
+	if (!File.isDirectory(tmp))
+		{ r = fail("cannot create a temporary folder in " + getDirectory("temp") + "; check free space and permissions"); return r; }
+	input = tmp + "input.tif";
+	output = tmp + "output.tif";
+	wasBatch = is("Batch Mode");
+	setBatchMode(true);
+	run("Duplicate...", "title=care_bridge_input duplicate");
+	saveAs("Tiff", input);
+	close();
+	setBatchMode(wasBatch);
+	selectImage(id);
+	cliOutput = runCli(cli, bundle, input, output, nTiles, engine);
+	if (!File.exists(output)) {
+		removeFolder(tmp);
+		{ r = fail(cliProblem(cliOutput, cli)); return r; }
+	}
+	open(output);
+	image = getImageID();
+	finishResult(title, pw, ph, pd, unit, frameInterval, info, w, h, nz);
+	scale = 0;
+	scaleFile = tmp + "output_scale.tif";
+	if (File.exists(scaleFile)) {
+		open(scaleFile);
+		scale = getImageID();
+		finishResult(title + "-scale", pw, ph, pd, unit, frameInterval, info, w, h, nz);
+		selectImage(image);
+	}
+	removeFolder(tmp);
+	return "image=" + image + " scale=" + scale;
+}
+
+function runCli(cli, bundle, input, output, nTiles, engine) {
+	tiles = nTiles;
+	if (tiles == "auto" || tiles == "") tiles = "";
+	if (File.separator == "/") {
+		// sh -c '"$0" "$@"' runs cli with its arguments unquoted-safe; 2>&1 and the exit code come back to exec()
+		wrap = "\"$0\" \"$@\" 2>&1; echo care-bridge-exit=$?";
+		if (tiles == "")
+			return exec("sh", "-c", wrap, cli, "predict", "--bundle", bundle, "--input", input, "--output", output, "--engine", engine);
+		return exec("sh", "-c", wrap, cli, "predict", "--bundle", bundle, "--input", input, "--output", output, "--engine", engine, "--n-tiles", tiles);
+	}
+	if (tiles == "")
+		return exec("cmd", "/c", cli, "predict", "--bundle", bundle, "--input", input, "--output", output, "--engine", engine, "2>&1");
+	return exec("cmd", "/c", cli, "predict", "--bundle", bundle, "--input", input, "--output", output, "--engine", engine, "--n-tiles", tiles, "2>&1");
+}
+
+// Turn what the command line printed into one message that names the problem and the fix.
+function cliProblem(text, cli) {
+	if (indexOf(text, "care-bridge-exit=127") >= 0 || indexOf(text, "Cannot run program") >= 0 || indexOf(text, "not recognized") >= 0)
+		return "the care-bridge command line was not found at '" + cli + "'; install care_bridge (pip install care_bridge) and give its path once with cli=[/path/to/care-bridge]";
+	lines = split(text, "\n");
+	for (i = 0; i < lines.length; i++)
+		if (indexOf(lines[i], "care-bridge: error:") >= 0)
+			return substring(lines[i], indexOf(lines[i], "care-bridge: error:") + 20);
+	last = "";
+	for (i = 0; i < lines.length; i++)
+		if (lengthOf(lines[i]) > 0 && !startsWith(lines[i], "care-bridge-exit=")) last = lines[i];
+	return "care-bridge failed without a result (" + last + "); run it in a terminal to see the full error";
+}
+
+function finishResult(t, pw, ph, pd, unit, frameInterval, info, w, h, nz) {
+	rename(t);
+	getDimensions(w2, h2, c2, z2, t2);
+	setVoxelSize(pw * w / w2, ph * h / h2, pd * nz / z2, unit);
+	if (frameInterval > 0) Stack.setFrameInterval(frameInterval);
+	if (info != "") setMetadata("Info", info);
+	resetMinAndMax();
+}
+
+function removeFolder(dir) {
+	files = getFileList(dir);
+	for (i = 0; i < files.length; i++) ok = File.delete(dir + files[i]);
+	ok = File.delete(dir);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+function askOptions() {
+	bundle = File.openDialog("CARE Restore: choose a CARE bundle (.zip)");
+	Dialog.create("CARE Restore");
+	Dialog.addString("n_tiles", "auto");
+	Dialog.addChoice("engine", newArray("auto", "onnxruntime", "tensorflow"));
+	Dialog.addChoice("via", newArray("auto", "hosted", "standalone"));
+	Dialog.show();
+	return "bundle=[" + bundle + "] n_tiles=[" + Dialog.getString() + "] engine=[" + Dialog.getChoice() + "] via=[" + Dialog.getChoice() + "]";
+}
+
+function opt(key, dflt) {
+	return call("ij.Macro.getValue", ARGS, key, dflt);
+}
+
+function field(reply, key) {
+	return call("ij.Macro.getValue", substring(reply, 3), key, "0");
+}
+
+function resultTitle(t) {
+	l = toLowerCase(t);
+	exts = newArray(".ome.tiff", ".ome.tif", ".tiff", ".tif");
+	for (i = 0; i < exts.length; i++)
+		if (endsWith(l, exts[i])) return substring(t, 0, lengthOf(t) - lengthOf(exts[i])) + "-CARE";
+	return t + "-CARE";
+}
+
+function fail(message) {
+	call("java.lang.System.setProperty", "care_bridge.last_error", "CARE Restore: " + message);
+	if (ON_ERROR == "return") return "error: " + message;
+	exit("CARE Restore: " + message);
+}
