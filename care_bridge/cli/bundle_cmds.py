@@ -46,10 +46,12 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
 
 def _validate(args) -> int:
     if args.consumer == "deepimagej":
-        from ..bundle.deepimagej import check_deepimagej_bundle
+        from ..bundle import open_bundle
+        from ..bundle.deepimagej import check_deepimagej, format_deepimagej_report
 
-        report = check_deepimagej_bundle(args.bundle)
-        print(report.render())
+        with open_bundle(args.bundle) as bundle:  # verifies the files first; the check itself is static
+            report = check_deepimagej(bundle.rdf)
+        print(format_deepimagej_report(report))
         return 0 if report.ok else 1
     from ..bundle import validate_bundle
 

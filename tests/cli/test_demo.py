@@ -27,3 +27,17 @@ def test_demo_restores_the_embedded_sample(tmp_path):
     out = tifffile.imread(tmp_path / "restored.tif")
     assert out.shape == tifffile.imread(ASSETS / "demo_low.tif").shape
     assert (tmp_path / "before_after.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_validate_inspect_and_deepimagej_check_on_the_embedded_bundle():
+    z = str(ASSETS / "demo_bundle.zip")
+
+    def cli(*a):
+        return subprocess.run([sys.executable, "-m", "care_bridge.cli.main", *a], capture_output=True, text=True)
+
+    v = cli("validate", z)
+    assert v.returncode == 0 and "overall: PASS" in v.stdout and "reproduce onnx" in v.stdout
+    d = cli("validate", "--consumer", "deepimagej", z)
+    assert d.returncode == 0 and "de-normalization" in d.stdout
+    i = cli("inspect", z)
+    assert i.returncode == 0 and "halo" in i.stdout and "Y=44" in i.stdout
