@@ -13,11 +13,14 @@ from .common import Command, bytes_arg, int_tuple, n_tiles_arg
 
 # ---------------------------------------------------------------------------------------------- datagen
 def _datagen_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mode", default="pairs", choices=["pairs"],
-                   help="how training data is made: 'pairs' = registered low/high-SNR TIFF pairs (default)")
-    p.add_argument("--low", required=True, type=Path, help="folder of low-SNR (input) TIFFs")
-    p.add_argument("--high", required=True, type=Path, help="folder of high-SNR (target) TIFFs, same file names")
-    p.add_argument("--axes", required=True, help="axes of the raw images, e.g. YX, ZYX, CYX, CZYX")
+    from .datagen_modes import MODES, add_mode_arguments
+
+    p.add_argument("--mode", default="pairs", choices=["pairs", *MODES],
+                   help="how training data is made: 'pairs' = registered low/high-SNR TIFF pairs (default); "
+                        "isotropic/upsampling/projection/tubules/granules: the paper's other modes (see below)")
+    p.add_argument("--low", type=Path, help="folder of low-SNR (input) TIFFs (mode pairs)")
+    p.add_argument("--high", type=Path, help="folder of high-SNR (target) TIFFs, same file names (mode pairs)")
+    p.add_argument("--axes", help="axes of the raw images, e.g. YX, ZYX, CYX, CZYX")
     p.add_argument("--patch-shape", required=True, type=int_tuple,
                    help="patch size per spatial axis, e.g. 64,64 or 16,64,64 (multiples of 4 for the default net)")
     p.add_argument("--n-patches", required=True, type=int, help="patches to sample per image")
@@ -31,9 +34,17 @@ def _datagen_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-augment", action="store_true", help="no random flips/90-degree rotations in YX")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_mode_arguments(p)
 
 
 def _datagen(args) -> int:
+    if args.mode != "pairs":
+        from .datagen_modes import run_mode
+
+        return run_mode(args)
+    missing = [f"--{n}" for n in ("low", "high", "axes") if getattr(args, n) is None]
+    if missing:
+        raise CareBridgeError(f"--mode pairs needs {', '.join(missing)}; give the two folders and their axes")
     from ..data.pairs import iter_pairs
     from ..data.patches import create_patches
 

@@ -99,7 +99,7 @@ def two_line_contrast(
     ia, ib = int(round(a)), int(round(b))
     if not (0 <= ia < ib < p.size) or ib - ia < 2:
         raise CareBridgeError(f"positions {positions} must lie inside the profile (length {p.size}) and be >= 2 "
-                              f"samples apart")
+                              "samples apart")
 
     def peak(c: int) -> tuple[int, float]:
         lo, hi = max(c - search_px, 0), min(c + search_px + 1, p.size)

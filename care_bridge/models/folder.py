@@ -26,10 +26,10 @@ def load_model(model_dir: str | Path, *, which: str = "best"):
 
     Weights files hold tensors only (HDF5), nothing executable, so loading never runs code from the folder.
     """
-    from .unet import build_unet
+    from .factory import build_network
 
     config = CareConfig.load(model_dir)
-    model = build_unet(config)
+    model = build_network(config)
     path = weights_path(model_dir, which)
     try:
         model.load_weights(path)

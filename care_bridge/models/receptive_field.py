@@ -37,4 +37,8 @@ def receptive_field_radius(config: CareConfig) -> tuple[int, ...]:
 def halo(config: CareConfig) -> tuple[int, ...]:
     """Tile halo per axis: the receptive-field radius rounded up to the divisibility step (pool ** depth),
     so that tiles stay aligned to the pooling grid."""
+    if config.mode in ("upsampling", "projection"):
+        from .factory import network_halo
+
+        return network_halo(config)
     return tuple(-(-r // s) * s for r, s in zip(receptive_field_radius(config), config.step))

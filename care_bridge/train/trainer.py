@@ -44,7 +44,8 @@ def _versions() -> dict[str, str]:
 
 def _check_data(config: CareConfig, X: np.ndarray, Y: np.ndarray, what: str) -> None:
     nd = config.ndim
-    if X.ndim != nd + 2 or Y.ndim != nd + 2:
+    nd_out = nd - 1 if config.mode == "projection" else nd  # projection: ZYX in, YX out
+    if X.ndim != nd + 2 or Y.ndim != nd_out + 2:
         raise CareBridgeError(
             f"{what} patches have {X.ndim - 2}D shape {X.shape} but the model is {nd}D ({config.axes}); "
             "create patches with matching axes"
@@ -83,7 +84,7 @@ def train(
     import keras
 
     from ..models.losses import loss_for
-    from ..models.unet import build_unet
+    from ..models.factory import build_network
 
     out = Path(out_dir)
     _check_data(config, X, Y, "training")
@@ -100,7 +101,7 @@ def train(
     config.save(out)
 
     keras.utils.set_random_seed(config.seed)
-    model = build_unet(config)
+    model = build_network(config)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
     initial_epoch, best = 0, math.inf
     if state is not None:
@@ -193,7 +194,8 @@ def train_from_patch_file(
 
     X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction)
     spatial = axes.strip("SC")
-    base = config.model_dump() if config is not None else {}
+    # patch files from `datagen --mode ...` carry the network their data is made for
+    base = config.model_dump() if config is not None else dict(meta.get("network") or {})
     base.update(
         {"axes": spatial, "n_channel_in": int(X.shape[-1]), "n_channel_out": int(Y.shape[-1])} if config is None else {}
     )

@@ -1,0 +1,64 @@
+"""Shared steps of the mode pipelines: per-stack normalization, validation split, training, patch files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CareBridgeError
+from ..models.config import CareConfig
+from ..normalize import apply_normalization, percentile_stats
+
+NETWORK_KEYS = ("mode", "axes", "n_channel_in", "n_channel_out", "unet_pool", "procedure")
+
+
+def normalize_stack(x: np.ndarray, *, channel_axis: int | None = None, low: float = 2.0,
+                    high: float = 99.8) -> np.ndarray:
+    """CARE percentile normalization of a whole image/stack, per channel if ``channel_axis`` is given, float32.
+
+    The runtime normalizes a whole input image the same way before prediction."""
+    x = np.asarray(x, np.float32)
+    stats = percentile_stats(x, channel_axis, low=low, high=high)
+    if channel_axis is None:
+        return apply_normalization(x, stats, channel_last=False)
+    moved = np.moveaxis(x, channel_axis, -1)
+    return np.moveaxis(apply_normalization(moved, stats), -1, channel_axis)
+
+
+def split_validation(X: np.ndarray, Y: np.ndarray, *, fraction: float = 0.1, seed: int = 0):
+    """Random, seed-fixed split into ``(X, Y, X_val, Y_val)`` with at least one validation sample."""
+    if len(X) != len(Y) or len(X) < 2:
+        raise CareBridgeError(f"need at least 2 matching training samples, got {len(X)} inputs / {len(Y)} targets")
+    if not 0 < fraction < 1:
+        raise CareBridgeError(f"validation fraction must be between 0 and 1, got {fraction}")
+    idx = np.random.default_rng(seed).permutation(len(X))
+    n_val = max(1, int(round(fraction * len(X))))
+    v, t = idx[:n_val], idx[n_val:]
+    return X[t], Y[t], X[v], Y[v]
+
+
+def train_mode(config: CareConfig, X: np.ndarray, Y: np.ndarray, out_dir: str | Path, *,
+               validation_fraction: float = 0.1, progress: bool = False, data_meta: dict | None = None):
+    """Train ``config``'s network (any mode) on ``X → Y`` into the model folder ``out_dir``."""
+    from ..models.factory import check_network_config
+    from ..train import train
+
+    check_network_config(config)
+    Xt, Yt, Xv, Yv = split_validation(X, Y, fraction=validation_fraction, seed=config.seed)
+    return train(config, Xt, Yt, Xv, Yv, out_dir, progress=progress, data_meta=data_meta)
+
+
+def network_fields(config: CareConfig) -> dict:
+    """The config fields a patch file records, so that ``care-bridge train`` builds the mode's network."""
+    d = config.model_dump(mode="json")
+    return {k: d[k] for k in NETWORK_KEYS}
+
+
+def save_mode_patches(out: str | Path, X: np.ndarray, Y: np.ndarray, config: CareConfig, meta: dict, *,
+                      overwrite: bool = False) -> Path:
+    """Write a patch file (``care_bridge.data.patches`` format) whose report carries ``network``: the mode,
+    axes, channels, pooling and procedure of the network to train (``axes`` in the file are the inputs')."""
+    from ..data.patches import save_patches
+
+    return save_patches(out, X, Y, config.axes, {**meta, "network": network_fields(config)}, overwrite=overwrite)
