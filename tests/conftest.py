@@ -15,10 +15,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tiny_models import KINDS, make_pairs, train_tiny  # noqa: E402,F401
+from tiny_models import train_tiny  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -23,21 +23,10 @@ def write_cover(path: Path, raw: np.ndarray, restored: np.ndarray) -> Path:
 
     ``raw`` and ``restored`` are single images with axes ``"<spatial>C"`` (no batch axis).
     """
-    import matplotlib
+    from ..io.figures import save_panels
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axs = plt.subplots(1, 2, figsize=(6, 3), dpi=100)
-    for ax, img, title in zip(axs, (_view(raw), _view(restored)), ("input", "CARE restoration")):
-        lo, hi = np.percentile(img, [0.5, 99.5])
-        ax.imshow(img, cmap="magma", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
-        ax.set_title(title, fontsize=10)
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return save_panels(path, [("input", _view(raw)), ("CARE restoration", _view(restored))], panel_size=(3, 3),
+                       percentiles=(0.5, 99.5), dpi=100, fontsize=10)
 
 
 def _validation_section(validation: dict[str, Any] | None) -> list[str]:

@@ -191,7 +191,7 @@ def export_bundle(
     """
     from ..models import load_model
     from .docs import documentation, write_cover
-    from .rdf_build import build_model_descr, care_bridge_config
+    from .rdf_build import care_bridge_config
 
     model_dir = Path(model_dir)
     check_output_path(out_zip, overwrite=overwrite)

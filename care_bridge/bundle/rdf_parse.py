@@ -14,7 +14,6 @@ from typing import Any
 
 from ..errors import BundleError
 from ..models.config import CareConfig
-from ..models.receptive_field import halo as network_halo
 from ..runtime.info import ModelInfo
 
 SUPPORTED_MAJOR_MINOR = (0, 5)

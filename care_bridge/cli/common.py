@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import CareBridgeError
 
 
 @dataclass(frozen=True)

@@ -27,25 +27,10 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 def save_before_after(low, restored, high, path: Path, titles=("input (low SNR)", "CARE", "ground truth")) -> Path:
     """A PNG with input | restoration | ground truth side by side (each shown with its own 0.5/99.8 range)."""
-    import matplotlib
+    from ..io.figures import save_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    imgs = [a for a in (low, restored, high) if a is not None]
-    fig, axs = plt.subplots(1, len(imgs), figsize=(4 * len(imgs), 4.3), dpi=100)
-    for ax, im, t in zip(np.atleast_1d(axs), imgs, titles):
-        lo, hi = np.percentile(im, [0.5, 99.8])
-        ax.imshow(im, cmap="magma", vmin=lo, vmax=hi)
-        ax.set_title(t)
-        ax.axis("off")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.part.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    panels = [(t, a) for t, a in zip(titles, (low, restored, high)) if a is not None]
+    return save_panels(path, panels, panel_size=(4, 4.3), dpi=100, fontsize=12)
 
 
 def _demo(args) -> int:

@@ -43,8 +43,6 @@ def plot_training_curve(history_csv: Path, out_png: Path) -> Path:
         ax2.set_ylabel("learning rate", color="gray")
     ax.set_title("CARE training")
     fig.tight_layout()
-    tmp = out_png.with_name(f".{out_png.name}.part.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out_png)
-    return out_png
+    from ..io.figures import save_figure
+
+    return save_figure(fig, out_png)

@@ -135,7 +135,7 @@ def train(
             monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience, verbose=0
         ),
         keras.callbacks.CSVLogger(str(out / HISTORY), append=state is not None),
-        _StateCallback(out, optimizer, best_cb),
+        _make_state_callback()(out, optimizer, best_cb),
     ]
     if config.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience))
@@ -205,10 +205,6 @@ def train_from_patch_file(
     return train(cfg, X, Y, Xv, Yv, out_dir, resume=resume, progress=progress, data_meta=data_meta)
 
 
-class _StateCallback:
-    pass
-
-
 def _make_state_callback():
     import keras
 
@@ -224,5 +220,3 @@ def _make_state_callback():
 
     return StateCallback
 
-
-_StateCallback = _make_state_callback()  # noqa: F811

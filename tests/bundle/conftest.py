@@ -7,22 +7,17 @@ every weight format, takes seconds on 2 CPU cores.
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
 from care_bridge.models import CareConfig  # noqa: E402
 
-from bundle_helpers import PROVENANCE, make_model_folder, read_rdf, rewrite_zip, set_sha  # noqa: E402,F401
+from bundle_helpers import make_model_folder  # noqa: E402
 
 
 @pytest.fixture(scope="session")
