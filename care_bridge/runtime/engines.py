@@ -18,10 +18,11 @@ from ..errors import BundleError, CareBridgeError
 from .info import ModelInfo
 
 ENGINE_NAMES = ("onnxruntime", "tensorflow", "keras")
-# Measured on the 2-core CPU machines of this project (benchmarks/predict_throughput.py): the TF SavedModel
-# is faster than onnxruntime for these U-Nets on CPU (0.12 s vs 0.18 s for 1024^2 2D, 0.44 s vs 1.0 s for 3D).
-# The default engine is the first of this order that the bundle and the installation support.
-PREFERENCE_CPU = ("tensorflow", "onnxruntime", "keras")
+# Measured on the 2-core CPU machines of this project (benchmarks/predict_throughput.py, CARE default 2D net,
+# 2048x2048, automatic tiles): onnxruntime 0.50 MVox/s, TF SavedModel 0.31 MVox/s (TF runs without oneDNN for
+# reproducibility, see _import_tf; untiled it reaches 0.39). onnxruntime also starts in a fraction of TF's import
+# time and is always installed. The default engine is the first of this order the bundle and installation allow.
+PREFERENCE_CPU = ("onnxruntime", "tensorflow", "keras")
 
 
 class Engine(Protocol):

@@ -1,0 +1,21 @@
+from pathlib import Path
+
+import pytest
+
+from care_bridge.errors import BundleError, CareBridgeError
+from care_bridge.runtime.engines import choose_engine
+
+
+def test_default_engine_is_the_measured_fastest_available():
+    both = {"onnx": Path("w.onnx"), "tensorflow_saved_model_bundle": Path("tf")}
+    assert choose_engine("auto", both) == "onnxruntime"
+    assert choose_engine(None, {"tensorflow_saved_model_bundle": Path("tf")}) == "tensorflow"
+
+
+def test_unavailable_or_unknown_engines_are_named():
+    with pytest.raises(CareBridgeError, match="no weights for it"):
+        choose_engine("tensorflow", {"onnx": Path("w.onnx")})
+    with pytest.raises(CareBridgeError, match="unknown engine 'torch'"):
+        choose_engine("torch", {"onnx": Path("w.onnx")})
+    with pytest.raises(BundleError, match="has keras_v3"):
+        choose_engine("auto", {"keras_v3": Path("w.keras")})
