@@ -134,12 +134,17 @@ def main() -> int:
                 else:
                     rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
                 print_row(rows[-1])
+                write_results(rows)  # after every case, so an interrupted run keeps what it measured
+    write_results(rows)
+    print(f"\nwritten to {RESULTS / 'predict_throughput.json'}")
+    return 0
+
+
+def write_results(rows: list[dict]) -> None:
     RESULTS.mkdir(exist_ok=True)
     out = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
            "rows": rows}
     (RESULTS / "predict_throughput.json").write_text(json.dumps(out, indent=2))
-    print(f"\nwritten to {RESULTS / 'predict_throughput.json'}")
-    return 0
 
 
 def print_row(r: dict) -> None:
