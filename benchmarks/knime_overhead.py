@@ -57,17 +57,13 @@ def make_bundle(root: Path) -> Path:
 
     from care_bridge.bundle import export_bundle
     from care_bridge.models import CareConfig
+    from care_bridge.models.folder import write_model_folder
     from care_bridge.models.unet import build_unet
 
-    d = root / "care_default_yx"
-    d.mkdir(parents=True)
     cfg = CareConfig(axes="YX", name="care_default_yx")
     keras.utils.set_random_seed(0)
-    m = build_unet(cfg)
-    cfg.save(d)
-    m.save_weights(d / "weights_best.weights.h5")
-    m.save_weights(d / "weights_last.weights.h5")
-    (d / "provenance.json").write_text(json.dumps({"data": {"description": "random weights (benchmark)"}}))
+    d = write_model_folder(root / "care_default_yx", cfg, build_unet(cfg),
+                           provenance={"data": {"description": "random weights (benchmark)"}})
     return export_bundle(d, root / "care_default_yx.zip", run_core_tests=False)
 
 

@@ -34,20 +34,15 @@ def make_model_dir(root: Path, axes: str) -> Path:
     import keras
 
     from care_bridge.models import CareConfig
+    from care_bridge.models.folder import write_model_folder
     from care_bridge.models.unet import build_unet
 
     d = root / f"care_default_{axes}"
     if d.exists():
         return d
-    d.mkdir(parents=True)
     cfg = CareConfig(axes=axes, name=f"care_default_{axes.lower()}")
     keras.utils.set_random_seed(0)
-    m = build_unet(cfg)
-    cfg.save(d)
-    m.save_weights(d / "weights_best.weights.h5")
-    m.save_weights(d / "weights_last.weights.h5")
-    (d / "provenance.json").write_text(json.dumps({"data": {"description": "random weights (benchmark)"}}))
-    return d
+    return write_model_folder(d, cfg, build_unet(cfg), provenance={"data": {"description": "random weights (benchmark)"}})
 
 
 def one_case(source: str, engine: str, shape: tuple[int, ...], n_tiles: str, repeats: int) -> dict:

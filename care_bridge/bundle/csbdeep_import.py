@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..models.folder import write_model_folder
 from ..errors import BundleError, CareBridgeError
 from ..models.config import CareConfig
 
@@ -191,10 +192,6 @@ def import_csbdeep(
     if model_dir.exists():
         raise CareBridgeError(f"model folder {model_dir} already exists; choose a new folder")
     try:
-        model_dir.mkdir(parents=True)
-        model.save_weights(model_dir / "weights_best.weights.h5")
-        model.save_weights(model_dir / "weights_last.weights.h5")
-        config.save(model_dir)
         provenance = {
             "imported_from": "CSBDeep",
             "source": str(src.resolve()),
@@ -203,7 +200,7 @@ def import_csbdeep(
             "normalization_note": "CSBDeep PercentileNormalizer: percentiles per channel, eps 1e-20",
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        (model_dir / "provenance.json").write_text(json.dumps(provenance, indent=2))
+        write_model_folder(model_dir, config, model, provenance=provenance)
         if out_zip is None:
             return model_dir
         from .export import export_bundle

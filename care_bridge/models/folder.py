@@ -36,3 +36,17 @@ def load_model(model_dir: str | Path, *, which: str = "best"):
     except Exception as e:  # keras raises ValueError/OSError for mismatches and corrupt files
         raise CareBridgeError(f"cannot load {path} into the network of config.yaml ({e}); re-train or fix") from e
     return config, model
+
+
+def write_model_folder(model_dir: str | Path, config: CareConfig, model, *, provenance: dict | None = None) -> Path:
+    """Write a model folder for an already built network (e.g. random weights for benchmarks, or an imported
+    one): ``config.yaml``, the same weights as best and last, and ``provenance.json``."""
+    import json
+
+    d = Path(model_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    config.save(d)
+    model.save_weights(d / WEIGHTS["best"])
+    model.save_weights(d / WEIGHTS["last"])
+    (d / PROVENANCE).write_text(json.dumps(provenance or {}, indent=2))
+    return d

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,17 +28,14 @@ def make_model_folder(path: Path, config: CareConfig, *, seed: int = 0) -> Path:
 
     from care_bridge.models.unet import build_unet
 
-    path.mkdir(parents=True, exist_ok=True)
+    from care_bridge.models.folder import write_model_folder
+
     keras.utils.set_random_seed(seed)
     model = build_unet(config)
     rng = np.random.default_rng(seed)
     # perturb biases too, so a residual network is not close to the identity
     model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in model.get_weights()])
-    model.save_weights(path / "weights_best.weights.h5")
-    model.save_weights(path / "weights_last.weights.h5")
-    config.save(path)
-    (path / "provenance.json").write_text(json.dumps(PROVENANCE))
-    return path
+    return write_model_folder(path, config, model, provenance=PROVENANCE)
 
 
 def read_rdf(bundle: Path) -> dict:
