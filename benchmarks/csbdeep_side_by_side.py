@@ -34,35 +34,32 @@ def make_csbdeep_model(root: Path) -> Path:
     return root / "csbdeep_default"
 
 
-def run_csbdeep(model_dir: str, size: int, n_tiles: int, repeats: int) -> dict:
+def _time_restoration(predict, size: int, repeats: int) -> dict:
+    """Median time of ``predict(x)`` on a fixed Poisson image after one warm-up call, and peak RSS."""
     import numpy as np
+
+    x = np.random.default_rng(0).poisson(20, (size, size)).astype(np.float32)
+    predict(x)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        predict(x)
+        times.append(time.perf_counter() - t0)
+    return {"seconds": sorted(times)[len(times) // 2], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_csbdeep(model_dir: str, size: int, n_tiles: int, repeats: int) -> dict:
     from csbdeep.models import CARE
 
     model = CARE(None, Path(model_dir).name, basedir=str(Path(model_dir).parent))
-    x = np.random.default_rng(0).poisson(20, (size, size)).astype(np.float32)
-    model.predict(x, "YX", n_tiles=(n_tiles, n_tiles))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.predict(x, "YX", n_tiles=(n_tiles, n_tiles))
-        times.append(time.perf_counter() - t0)
-    return {"seconds": sorted(times)[len(times) // 2], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return _time_restoration(lambda x: model.predict(x, "YX", n_tiles=(n_tiles, n_tiles)), size, repeats)
 
 
 def run_care_bridge(bundle: str, engine: str, size: int, n_tiles: int, repeats: int) -> dict:
-    import numpy as np
-
     from care_bridge import runtime
 
     r = runtime.load(bundle, engine=engine)
-    x = np.random.default_rng(0).poisson(20, (size, size)).astype(np.float32)
-    r.restore(x, "YX", n_tiles=(n_tiles, n_tiles))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        r.restore(x, "YX", n_tiles=(n_tiles, n_tiles))
-        times.append(time.perf_counter() - t0)
-    return {"seconds": sorted(times)[len(times) // 2], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return _time_restoration(lambda x: r.restore(x, "YX", n_tiles=(n_tiles, n_tiles)), size, repeats)
 
 
 def main() -> int:

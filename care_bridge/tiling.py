@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,10 +120,6 @@ def read_block(image: np.ndarray, read: Sequence[tuple[int, int]], n_lead: int =
     for ax, idx in fancy:
         block = np.take(block, idx, axis=ax)
     return np.ascontiguousarray(block)
-
-
-def iter_tiles(plan: TilePlan) -> Iterator[Tile]:
-    yield from plan.tiles
 
 
 def auto_n_tiles(

@@ -152,9 +152,6 @@ class Restorer:
         work_axes = loop_axes + net + "C"
         x = move_axes(image, axes, work_axes)  # a view; nothing is copied here
         spatial_shape = x.shape[len(loop_axes) : len(loop_axes) + len(net)]
-        for a, L, mn in zip(net, spatial_shape, info.min_size):
-            if L < 1:
-                raise CareBridgeError(f"axis {a} is empty")
         out_net = self._output_spatial()
         tiles = self._choose_tiles(spatial_shape, n_tiles, memory_budget)
         plan = plan_tiles(spatial_shape, tiles, info.halo, info.step, info.min_size)
