@@ -76,7 +76,7 @@ def main() -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="cb_csb_"))
     model_dir = make_csbdeep_model(work)
-    from care_bridge.bundle.csbdeep_import import import_csbdeep
+    from care_bridge.export.csbdeep_import import import_csbdeep
 
     bundle = import_csbdeep(model_dir, work / "imported.zip")
     common = {"size": a.size, "n_tiles": a.n_tiles, "repeats": a.repeats}

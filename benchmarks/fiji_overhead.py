@@ -50,7 +50,7 @@ for _ in sys.stdin:
 
 _HOSTED_WORKER = r"""
 import os, sys
-from care_bridge.fiji.api import run_macro
+from care_bridge.fiji.host import run_macro
 macro, args = sys.argv[1], sys.argv[2]
 run_macro(macro, args)  # warm-up: loads the bundle; prints REPLY and ELAPSED, which the parent skips
 print("READY", flush=True)
@@ -93,7 +93,7 @@ def _bundle(arg: str | None, work: Path) -> Path:
     sys.path.insert(0, str(REPO / "tests"))
     import conftest as tc  # the lead's tiny-model recipe (tests/conftest.py)
 
-    from care_bridge.bundle import export_bundle
+    from care_bridge.export import export_bundle
 
     model = tc.train_tiny("2d", work)
     return export_bundle(model, work / "2d.zip")

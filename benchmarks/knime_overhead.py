@@ -4,7 +4,7 @@
 
 Two workloads: 100 small images (128x128) and 5 large ones (1024x1024), 2D, with a CARE-default network
 (random weights, exported as a bundle unless ``--bundle`` is given). "plain" calls
-``care_bridge.runtime.files.restore_file`` once per file, as ``care-bridge predict`` does; "node" runs what the
+``care_bridge.frontend.restore_file`` once per file, as ``care-bridge predict`` does; "node" runs what the
 CARE Restorer node runs (``care_bridge.knime_nodes.restore_table``: the table, the output guard, the manifest,
 per-row status and timing) on a table of the same files. Each is timed ``--repeats`` times into fresh output
 folders, alternating; the minimum counts. KNIME's own cost (moving the table to and from Java via Arrow, a
@@ -55,7 +55,7 @@ def make_bundle(root: Path) -> Path:
     """A CARE-default 2D network with random weights, exported as a bundle (needs the train extra)."""
     import keras
 
-    from care_bridge.bundle import export_bundle
+    from care_bridge.export import export_bundle
     from care_bridge.models import CareConfig
     from care_bridge.models.folder import write_model_folder
     from care_bridge.models.unet import build_unet
@@ -82,7 +82,7 @@ def make_images(folder: Path, n: int, shape: tuple[int, ...]) -> list[Path]:
 
 
 def time_plain(restorer, files: list[Path], out: Path) -> float:
-    from care_bridge.runtime.files import restore_file
+    from care_bridge.frontend import restore_file
 
     out.mkdir()
     t0 = time.perf_counter()

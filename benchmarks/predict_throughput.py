@@ -51,11 +51,11 @@ def one_case(source: str, engine: str, shape: tuple[int, ...], n_tiles: str, rep
 
     import numpy as np
 
-    from care_bridge import runtime
+    from care_bridge.frontend import load_restorer
     from care_bridge.models.flops import unet_flops_per_voxel
     from care_bridge.models import CareConfig
 
-    r = runtime.load(source, engine=None if engine == "keras" else engine)
+    r = load_restorer(source, "auto" if engine == "keras" else engine)
     axes = r.info.axes
     x = np.random.default_rng(0).poisson(20, shape).astype(np.float32)
     nt = None if n_tiles == "auto" else tuple(int(v) for v in n_tiles.split(","))
@@ -111,7 +111,7 @@ def main() -> int:
         sources = {"keras": str(model_dir)}
         wanted = a.engines.split(",")
         if any(e != "keras" for e in wanted):
-            from care_bridge.bundle import export_bundle
+            from care_bridge.export import export_bundle
 
             t0 = time.perf_counter()
             bundle = export_bundle(model_dir, work / f"{axes}.zip")

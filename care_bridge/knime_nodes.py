@@ -65,18 +65,12 @@ def resolve_path(text: str | os.PathLike, data_dir: str | os.PathLike | None = N
     return p.resolve()
 
 
-def parse_n_tiles(text: str | None) -> tuple[int, ...] | None:
-    """``""``/``"auto"`` → ``None`` (the runtime chooses); ``"2,2"`` → ``(2, 2)``."""
-    s = (text or "").strip().lower()
-    if s in ("", "auto", "automatic"):
-        return None
-    try:
-        tiles = tuple(int(t) for t in s.replace("x", ",").split(","))
-    except ValueError:
-        raise CareBridgeError(f"tiles {text!r} are not integers; give e.g. '2,2' (YX) or '1,2,2' (ZYX)") from None
-    if not tiles or min(tiles) < 1:
-        raise CareBridgeError(f"tiles {text!r} must be positive integers, e.g. '2,2'")
-    return tiles
+def parse_n_tiles(text: str | None):
+    """The Tiles setting, parsed by the front-end contract (:func:`care_bridge.frontend.parse_n_tiles`), as the
+    CLI and Fiji parse it: ``auto``, ``none``, ``4`` (2×2), ``2,2``, ``1,2,2``."""
+    from .frontend.options import parse_n_tiles as contract
+
+    return contract(text)
 
 
 def _sha256(path: Path) -> str:
@@ -88,15 +82,12 @@ def _sha256(path: Path) -> str:
 
 
 def load_restorer(bundle: str | os.PathLike, *, engine: str = "auto"):
-    """Load a bundle with the runtime; every failure becomes a one-line :class:`CareBridgeError`."""
+    """Load a bundle with the front-end contract's loader; every failure becomes a one-line :class:`CareBridgeError`."""
+    from .frontend import load_restorer as contract  # importing the runtime loads onnxruntime
+
     if engine not in ENGINES:
         raise CareBridgeError(f"engine {engine!r} is unknown; choose one of {', '.join(ENGINES)}")
-    p = Path(bundle)
-    if not p.exists():
-        raise CareBridgeError(f"bundle {p} does not exist; check the bundle path")
-    from . import runtime  # after the cheap checks: importing the runtime loads onnxruntime
-
-    return runtime.load(p, engine=engine)
+    return contract(bundle, engine)
 
 
 def describe_bundle(bundle: str | os.PathLike, *, engine: str = "auto") -> pd.DataFrame:
@@ -198,14 +189,35 @@ class OutputGuard:
 
 @dataclass(frozen=True)
 class RestoreOptions:
-    """What the CARE Restorer dialog sets (besides the model and the output folder)."""
+    """What the CARE Restorer dialog sets (besides the model and the output folder): the table's image column,
+    whether a bad row stops the node, and the restoration options of the front-end contract (parsed from the
+    dialog's strings by :meth:`from_settings`)."""
 
     image_column: str = IMAGE_COLUMN
     axes: str | None = None  # None: the axes the TIFF declares, as care-bridge predict does
-    n_tiles: tuple[int, ...] | None = None  # None: automatic
+    n_tiles: int | tuple[int, ...] | None = None  # None: automatic
     suffix: str = ""
     overwrite: bool = False
     fail_on_error: bool = False
+    memory_budget: float | None = None
+
+    @classmethod
+    def from_settings(cls, *, image_column: str = IMAGE_COLUMN, fail_on_error: bool = False,
+                      **texts: object) -> RestoreOptions:
+        """Parse the dialog's strings (``n_tiles``, ``axes``, ``suffix``, ``overwrite``, ``memory_budget``)
+        with :func:`care_bridge.frontend.restore_options`, exactly as the CLI and the macros do."""
+        from .frontend import restore_options
+
+        o = restore_options(texts)
+        return cls(image_column=image_column, axes=o.axes, n_tiles=o.n_tiles, suffix=o.suffix,
+                   overwrite=o.overwrite, fail_on_error=fail_on_error, memory_budget=o.memory_budget)
+
+    def contract(self):
+        """These options as the contract's :class:`care_bridge.frontend.RestoreOptions` (engine: the model's)."""
+        from .frontend import RestoreOptions as Contract
+
+        return Contract(n_tiles=self.n_tiles, memory_budget=self.memory_budget, axes=self.axes,
+                        overwrite=self.overwrite, suffix=self.suffix)
 
 
 def _cell_path(value: Any) -> Path:
@@ -221,11 +233,11 @@ def _check_new_columns(df: pd.DataFrame, names: tuple[str, ...]) -> None:
 
 
 def output_path(out_dir: Path, image: Path, suffix: str) -> Path:
-    """Where the restored ``image`` goes: its own name (as ``care-bridge predict`` does for a folder), with
-    ``suffix`` before the extension; non-TIFF names get ``.tif``."""
-    ext = image.suffix if image.suffix.lower() in (".tif", ".tiff") else ".tif"
-    stem = image.name[: -len(image.suffix)] if image.suffix else image.name
-    return out_dir / f"{stem}{suffix}{ext}"
+    """Where the restored ``image`` goes: :func:`care_bridge.frontend.output_path`, as for ``care-bridge
+    predict DIR``."""
+    from .frontend import output_path as contract
+
+    return contract(out_dir, image, suffix)
 
 
 def restore_table(
@@ -234,11 +246,13 @@ def restore_table(
 ) -> pd.DataFrame:
     """Restore every image of ``df[options.image_column]`` with ``restorer`` (from :func:`load_restorer`).
 
-    Each file goes through :func:`care_bridge.runtime.files.restore_file`, the function ``care-bridge predict``
+    Each file goes through :func:`care_bridge.frontend.restore_file`, the function ``care-bridge predict``
     calls. Returns ``df`` with :data:`RESTORE_COLUMNS` appended: the written paths, ``"ok"``/``"error"``, the
     message and the seconds spent on the row (reading, restoring and writing).
     """
-    from .runtime.files import restore_file, scale_path
+    from dataclasses import replace as _replace
+
+    from .frontend import error_line, restore_file, scale_path
 
     if options.image_column not in df.columns:
         raise CareBridgeError(f"the input has no column {options.image_column!r}; choose the image path column")
@@ -266,15 +280,15 @@ def restore_table(
                 out = output_path(out_dir, src, options.suffix)
                 targets = [out, scale_path(out) if prob else None]
                 replace = any([guard.claim(t) for t in targets if t is not None])
-                fr = restore_file(restorer, src, out, axes=options.axes, n_tiles=options.n_tiles, overwrite=replace)
+                fr = restore_file(restorer, src, out, _replace(options.contract(), overwrite=replace))
                 for k, target in enumerate((fr.output, fr.scale_output)):
                     if target is not None and target.exists():
                         guard.record(target)
                         written[k] = str(target)
                 status, message = "ok", None
-            except CareBridgeError as e:
-                status, message = "error", str(e)
-            except (OSError, ValueError, RuntimeError, MemoryError) as e:  # a bad row must not end the table
+            except (CareBridgeError, OSError, MemoryError) as e:  # a bad row must not end the table
+                status, message = "error", error_line(e)
+            except (ValueError, RuntimeError) as e:
                 status, message = "error", f"{type(e).__name__}: {e}"
             if status == "error" and options.fail_on_error:
                 raise CareBridgeError(f"row {i + 1} ({value}): {message}")
@@ -375,9 +389,9 @@ def train_table(
     if len(df) == 0:
         raise CareBridgeError("the training table is empty; list at least one low/high pair")
     try:
-        from .bundle import export_bundle
         from .data.pairs import iter_pairs
         from .data.patches import create_patches
+        from .export import export_bundle
         from .train import train_from_patch_file
     except ImportError as e:
         raise CareBridgeError(f"training needs the 'train' extra ({e}); pip install 'care_bridge[train]'") from e

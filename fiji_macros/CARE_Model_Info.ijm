@@ -1,7 +1,8 @@
-// CARE Model Info — print what a CARE bundle is (task, axes, sizes, normalization, provenance) to the Log.
+// CARE Model Info — print what a CARE bundle is (task, axes, sizes, halo, normalization, weights, provenance).
 //
-// Options: bundle=[/path/model.zip]; standalone also cli=[/path/to/care-bridge] (remembered), via=[auto].
-// Returns the printed text.
+// Options: bundle=[/path/model.zip]; via=[auto] (hosted, standalone); standalone also cli=[/path/to/care-bridge]
+// (remembered). Both paths print the text of `care-bridge inspect` (care_bridge.frontend.describe_bundle_text),
+// after the bundle has been opened and checked. Returns the printed text.
 
 var ARGS = "";
 
@@ -14,9 +15,11 @@ hosted = false;
 if (call("java.lang.System.getProperty", "care_bridge.hosted") == "1") hosted = true;
 via = opt("via", "auto");
 if (via == "hosted" || (via == "auto" && hosted)) {
-	call("java.lang.System.setProperty", "care_bridge.reply", "");
-	run("CARE Bridge", "op=info bundle=[" + bundle + "] engine=[" + opt("engine", "auto") + "]");
-	reply = call("java.lang.System.getProperty", "care_bridge.reply");
+	token = d2s(getTime(), 0) + "_" + d2s(floor(random * 1e9), 0);
+	run("CARE Bridge", "op=info reply=[" + token + "] bundle=[" + bundle + "]");
+	key = "care_bridge.reply." + token;
+	reply = call("java.lang.System.getProperty", key);
+	call("java.lang.System.clearProperty", key);
 	if (!startsWith(reply, "ok:")) exit("CARE Model Info: " + substring(reply, 6));
 	text = substring(reply, 3);
 } else {
@@ -26,12 +29,13 @@ if (via == "hosted" || (via == "auto" && hosted)) {
 	if (File.separator == "/")
 		text = exec("sh", "-c", "\"$0\" \"$@\" 2>&1; echo care-bridge-exit=$?", cli, "inspect", bundle);
 	else
-		text = exec("cmd", "/c", cli, "inspect", bundle, "2>&1");
+		text = exec("cmd", "/c", "\"" + cli + "\" inspect \"" + bundle + "\" 2>&1");
 	if (indexOf(text, "care-bridge-exit=127") >= 0)
 		exit("CARE Model Info: the care-bridge command line was not found at '" + cli + "'; install care_bridge and give its path once with cli=[/path/to/care-bridge]");
 	if (indexOf(text, "care-bridge: error:") >= 0)
 		exit("CARE Model Info: " + substring(text, indexOf(text, "care-bridge: error:") + 20));
-	text = replace(text, "care-bridge-exit=0\n", "");
+	text = substring(text, 0, indexOf(text, "care-bridge-exit="));
+	while (endsWith(text, "\n")) text = substring(text, 0, lengthOf(text) - 1);
 }
 print(text);
 return text;

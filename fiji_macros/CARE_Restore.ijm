@@ -2,14 +2,19 @@
 //
 // Options (ImageJ's key=[value] style; from another macro: runMacro(".../CARE_Restore.ijm", options)):
 //   bundle=[/path/model.zip]    the bioimage.io bundle (zip or unpacked folder)             (required)
-//   n_tiles=[auto]              auto, one number (4) or one per spatial axis (2,4,4)
+//   n_tiles=[auto]              auto, none, one number (4 = 2x2) or one per spatial axis (2,2  1,4,4  [2 2])
+//   memory_budget=[auto]        working memory per tile when n_tiles=auto, e.g. 512M or 2G
+//   axes=[]                     axes of the image if not its ImageJ dimensions, e.g. TYX
 //   engine=[auto]               auto, onnxruntime or tensorflow
 //   via=[auto]                  auto (hosted when Python hosts this ImageJ, else standalone), hosted, standalone
 //   cli=[/path/to/care-bridge]  standalone only; remembered in ImageJ's preferences (key care_bridge.cli)
 //   title=[name]                title of the result (default: <input title without .tif>-CARE)
 //   on_error=[exit]             exit: stop with a message; return: give "error: ..." back to the calling macro
-// Result: a new image <title>-CARE (float32, input calibration and Info kept) and, for probabilistic bundles,
-// <title>-CARE-scale. Returns "image=<ID> scale=<ID or 0>" (IDs for selectImage). The input image is not changed.
+// Every option is parsed by care_bridge's front-end contract (care_bridge/frontend/options.py), the same code
+// the command line and KNIME use, on both paths: hosted passes the text to Python, standalone to care-bridge.
+// Result: a new image <title>-CARE (float32; calibration from the input and the mode's geometry, e.g. Z
+// spacing / 4 after isotropic x4; Info kept) and, for probabilistic bundles, <title>-CARE-scale.
+// Returns "image=<ID> scale=<ID or 0>" (IDs for selectImage). The input image is not changed.
 
 var ON_ERROR = "exit";
 var ARGS = "";
@@ -33,6 +38,8 @@ function careRestore() {
 		{ r = fail("bundle " + bundle + " does not exist; check the path given as bundle=[...]"); return r; }
 	nTiles = opt("n_tiles", "auto");
 	engine = opt("engine", "auto");
+	budget = opt("memory_budget", "");
+	axes = opt("axes", "");
 	title = opt("title", "");
 	if (title == "") title = resultTitle(getTitle());
 	hosted = false;
@@ -40,17 +47,19 @@ function careRestore() {
 	via = opt("via", "auto");
 	if (via == "hosted" && !hosted)
 		{ r = fail("via=hosted but this ImageJ is not hosted by Python; start it with care_bridge.fiji or use via=standalone"); return r; }
+	if (via != "auto" && via != "hosted" && via != "standalone")
+		{ r = fail("via=" + via + " is not understood; give auto, hosted or standalone"); return r; }
 	if (via == "standalone" || (via == "auto" && !hosted))
-		{ r = restoreStandalone(bundle, nTiles, engine, title); return r; }
-	{ r = restoreHosted(bundle, nTiles, engine, title); return r; }
+		{ r = restoreStandalone(bundle, nTiles, engine, budget, axes, title); return r; }
+	{ r = restoreHosted(bundle, nTiles, engine, budget, axes, title); return r; }
 }
 
 // Hosted: Python runs this ImageJ; the "CARE Bridge" command is answered in-process (care_bridge/fiji/bridge.py).
-function restoreHosted(bundle, nTiles, engine, title) {
+function restoreHosted(bundle, nTiles, engine, budget, axes, title) {
 	id = getImageID();
-	call("java.lang.System.setProperty", "care_bridge.reply", "");
-	run("CARE Bridge", "op=restore bundle=[" + bundle + "] n_tiles=[" + nTiles + "] engine=[" + engine + "] title=[" + title + "]");
-	reply = call("java.lang.System.getProperty", "care_bridge.reply");
+	token = replyToken();
+	run("CARE Bridge", "op=restore reply=[" + token + "] bundle=[" + bundle + "] n_tiles=[" + nTiles + "] engine=[" + engine + "] memory_budget=[" + budget + "] axes=[" + axes + "] title=[" + title + "]");
+	reply = takeReply(token);
 	if (startsWith(reply, "error:")) {
 		selectImage(id);
 		{ r = fail(substring(reply, 6)); return r; }
@@ -64,13 +73,11 @@ function restoreHosted(bundle, nTiles, engine, title) {
 }
 
 // Standalone: temporary TIFFs and the care-bridge command line; the temporary folder is always removed.
-function restoreStandalone(bundle, nTiles, engine, title) {
+function restoreStandalone(bundle, nTiles, engine, budget, axes, title) {
 	cli = opt("cli", "");
 	if (cli == "") cli = call("ij.Prefs.get", "care_bridge.cli", "care-bridge");
 	else call("ij.Prefs.set", "care_bridge.cli", cli);
 	id = getImageID();
-	getVoxelSize(pw, ph, pd, unit);
-	w = getWidth(); h = getHeight(); getDimensions(w, h, nc, nz, nt);
 	frameInterval = Stack.getFrameInterval();
 	info = getMetadata("Info");
 	tmp = getDirectory("temp") + "care_bridge_" + d2s(getTime(), 0) + "_" + d2s(floor(random * 1e9), 0) + File.separator;
@@ -86,39 +93,57 @@ function restoreStandalone(bundle, nTiles, engine, title) {
 	close();
 	setBatchMode(wasBatch);
 	selectImage(id);
-	cliOutput = runCli(cli, bundle, input, output, nTiles, engine);
+	cliOutput = runCli(cli, bundle, input, output, nTiles, engine, budget, axes);
 	if (!File.exists(output)) {
 		removeFolder(tmp);
 		{ r = fail(cliProblem(cliOutput, cli)); return r; }
 	}
 	open(output);
 	image = getImageID();
-	finishResult(title, pw, ph, pd, unit, frameInterval, info, w, h, nz);
+	finishResult(title, frameInterval, info);
 	scale = 0;
 	scaleFile = tmp + "output_scale.tif";
 	if (File.exists(scaleFile)) {
 		open(scaleFile);
 		scale = getImageID();
-		finishResult(title + "-scale", pw, ph, pd, unit, frameInterval, info, w, h, nz);
+		finishResult(title + "-scale", frameInterval, info);
 		selectImage(image);
 	}
 	removeFolder(tmp);
 	return "image=" + image + " scale=" + scale;
 }
 
-function runCli(cli, bundle, input, output, nTiles, engine) {
-	tiles = nTiles;
-	if (tiles == "auto" || tiles == "") tiles = "";
+// The options go to care-bridge as typed (it parses them with the same contract as the hosted path).
+function runCli(cli, bundle, input, output, nTiles, engine, budget, axes) {
+	n = 8;
+	if (nTiles != "") n = n + 2;
+	if (budget != "") n = n + 2;
+	if (axes != "") n = n + 2;
+	a = newArray(n);
+	a[0] = "predict"; a[1] = "--bundle"; a[2] = bundle; a[3] = "--input"; a[4] = input;
+	a[5] = "--output"; a[6] = output; a[7] = "--engine=" + engine;
+	k = 8;
+	if (nTiles != "") { a[k] = "--n-tiles"; a[k + 1] = nTiles; k = k + 2; }
+	if (budget != "") { a[k] = "--memory-budget"; a[k + 1] = budget; k = k + 2; }
+	if (axes != "") { a[k] = "--axes"; a[k + 1] = axes; k = k + 2; }
+	out = execCli(cli, a);  // assigned first: `return userFunction()` is read as a number by ImageJ's interpreter
+	return out;
+}
+
+// Run cli with the arguments in array a; stdout and stderr together, and the exit code as care-bridge-exit=N.
+function execCli(cli, a) {
 	if (File.separator == "/") {
 		// sh -c '"$0" "$@"' runs cli with its arguments unquoted-safe; 2>&1 and the exit code come back to exec()
 		wrap = "\"$0\" \"$@\" 2>&1; echo care-bridge-exit=$?";
-		if (tiles == "")
-			return exec("sh", "-c", wrap, cli, "predict", "--bundle", bundle, "--input", input, "--output", output, "--engine", engine);
-		return exec("sh", "-c", wrap, cli, "predict", "--bundle", bundle, "--input", input, "--output", output, "--engine", engine, "--n-tiles", tiles);
+		if (a.length == 3) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2]);
+		if (a.length == 8) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+		if (a.length == 10) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
+		if (a.length == 12) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]);
+		return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
 	}
-	if (tiles == "")
-		return exec("cmd", "/c", cli, "predict", "--bundle", bundle, "--input", input, "--output", output, "--engine", engine, "2>&1");
-	return exec("cmd", "/c", cli, "predict", "--bundle", bundle, "--input", input, "--output", output, "--engine", engine, "--n-tiles", tiles, "2>&1");
+	line = cli;
+	for (i = 0; i < a.length; i++) line = line + " \"" + a[i] + "\"";
+	return exec("cmd", "/c", line + " 2>&1");
 }
 
 // Turn what the command line printed into one message that names the problem and the fix.
@@ -135,10 +160,10 @@ function cliProblem(text, cli) {
 	return "care-bridge failed without a result (" + last + "); run it in a terminal to see the full error";
 }
 
-function finishResult(t, pw, ph, pd, unit, frameInterval, info, w, h, nz) {
+// The command line wrote the calibration (from the input and the mode's geometry); keep it, restore the title,
+// the frame interval and the Info text of the input.
+function finishResult(t, frameInterval, info) {
 	rename(t);
-	getDimensions(w2, h2, c2, z2, t2);
-	setVoxelSize(pw * w / w2, ph * h / h2, pd * nz / z2, unit);
 	if (frameInterval > 0) Stack.setFrameInterval(frameInterval);
 	if (info != "") setMetadata("Info", info);
 	resetMinAndMax();
@@ -159,6 +184,19 @@ function askOptions() {
 	Dialog.addChoice("via", newArray("auto", "hosted", "standalone"));
 	Dialog.show();
 	return "bundle=[" + bundle + "] n_tiles=[" + Dialog.getString() + "] engine=[" + Dialog.getChoice() + "] via=[" + Dialog.getChoice() + "]";
+}
+
+// A fresh token per bridge call: the reply comes back in its own system property, so concurrent macros
+// never read each other's reply.
+function replyToken() {
+	return d2s(getTime(), 0) + "_" + d2s(floor(random * 1e9), 0);
+}
+
+function takeReply(token) {
+	key = "care_bridge.reply." + token;
+	reply = call("java.lang.System.getProperty", key);
+	call("java.lang.System.clearProperty", key);
+	return reply;
 }
 
 function opt(key, dflt) {

@@ -1,11 +1,16 @@
 // CARE Restore Folder — restore every TIFF of a folder into an output folder (care_bridge).
 //
-// Options: input=[/folder/in] output=[/folder/out] bundle=[/path/model.zip] and, passed on to CARE Restore,
-//   n_tiles=[auto] engine=[auto] via=[auto] cli=[...]; overwrite=[false] replaces existing results.
-// One result per input, <name>-CARE.tif (and <name>-CARE-scale.tif for probabilistic bundles), saved by ImageJ.
-// A file that fails is logged and skipped; the others go on. A summary is printed to the Log at the end and
-// returned ("restored=N failed=M").
-// Needs CARE_Restore.ijm beside this file (or in Fiji.app/scripts/Plugins/CARE/ or the macros folder).
+// Options: input=[/folder/in] output=[/folder/out] bundle=[/path/model.zip] and
+//   n_tiles=[auto] memory_budget=[auto] axes=[] engine=[auto]  as for CARE Restore;
+//   suffix=[]          added to each output name before .tif (default none: the input's own name);
+//   overwrite=[false]  replace existing results;
+//   via=[auto]         auto (hosted when Python hosts this ImageJ, else standalone), hosted, standalone;
+//   cli=[...]          standalone only: the care-bridge command (remembered in ImageJ's preferences).
+// This is the folder job of `care-bridge predict --input DIR --output OUT`, run by the same code on both paths
+// (hosted: in-process; standalone: the command line itself): same names (<name><suffix>.tif, and
+// <name><suffix>_scale.tif for probabilistic bundles), same calibration, files written atomically. A file that
+// fails is logged and skipped; the others go on. Prints one line per file and a summary, and returns
+// "restored=N failed=M".
 
 var ARGS = "";
 
@@ -15,98 +20,88 @@ summary = restoreFolder();
 return summary;
 
 function restoreFolder() {
-	input = folder(opt("input", ""));
-	output = folder(opt("output", ""));
+	input = opt("input", "");
+	output = opt("output", "");
 	bundle = opt("bundle", "");
-	if (input == "/" || !File.isDirectory(input))
-		exit("CARE Restore Folder: input folder '" + opt("input", "") + "' does not exist; pass input=[/path/to/folder]");
-	if (output == "/")
+	if (input == "" || !File.isDirectory(input))
+		exit("CARE Restore Folder: input folder '" + input + "' does not exist; pass input=[/path/to/folder]");
+	if (output == "")
 		exit("CARE Restore Folder: no output folder given; pass output=[/path/to/results]");
 	if (!File.exists(bundle))
 		exit("CARE Restore Folder: bundle '" + bundle + "' does not exist; pass bundle=[/path/to/model.zip]");
-	if (!File.isDirectory(output)) File.makeDirectory(output);
-	if (!File.isDirectory(output))
-		exit("CARE Restore Folder: cannot create the output folder " + output + "; check the path and permissions");
-	restoreMacro = findRestoreMacro();
-	overwrite = false;
-	overwriteOpt = opt("overwrite", "false");
-	if (overwriteOpt == "true") overwrite = true;
-	pass = "bundle=[" + bundle + "] n_tiles=[" + opt("n_tiles", "auto") + "] engine=[" + opt("engine", "auto") + "] via=[" + opt("via", "auto") + "] on_error=[return]";
-	cli = opt("cli", "");
-	if (cli != "") pass = pass + " cli=[" + cli + "]";
-	wasBatch = is("Batch Mode");
-	setBatchMode(true);
-	files = getFileList(input);
-	restored = 0; failed = 0; skipped = 0; failures = "";
+	hosted = false;
+	if (call("java.lang.System.getProperty", "care_bridge.hosted") == "1") hosted = true;
+	via = opt("via", "auto");
+	if (via == "hosted" && !hosted)
+		exit("CARE Restore Folder: via=hosted but this ImageJ is not hosted by Python; use via=standalone");
 	t0 = getTime();
-	for (i = 0; i < files.length; i++) {
-		name = files[i];
-		l = toLowerCase(name);
-		if (!(endsWith(l, ".tif") || endsWith(l, ".tiff"))) { skipped++; continue; }
-		base = substring(name, 0, lastIndexOf(name, "."));
-		target = output + base + "-CARE.tif";
-		problem = "";
-		if (File.exists(target) && !overwrite) problem = "result " + target + " exists; pass overwrite=[true] to replace it";
-		before = nImages;
-		if (problem == "") {
-			open(input + name);
-			if (nImages == before) problem = "ImageJ cannot open it (not a readable TIFF)";
-		}
-		if (problem == "") {
-			id = getImageID();
-			reply = runMacro(restoreMacro, pass);
-			if (reply == "[aborted]") problem = "the restore macro stopped";
-			else if (startsWith(reply, "error:")) problem = substring(reply, 7);
-			else {
-				image = parseInt(call("ij.Macro.getValue", reply, "image", "0"));
-				scale = parseInt(call("ij.Macro.getValue", reply, "scale", "0"));
-				selectImage(image);
-				saveAs("Tiff", target);
-				close();
-				if (scale != 0) {
-					selectImage(scale);
-					saveAs("Tiff", output + base + "-CARE-scale.tif");
-					close();
-				}
-			}
-			selectImage(id);
-			close();
-		}
-		if (problem == "") {
-			restored++;
-			print("CARE Restore Folder: " + name + " -> " + base + "-CARE.tif");
-		} else {
-			failed++;
-			failures = failures + " " + name;
-			print("CARE Restore Folder: FAILED " + name + ": " + problem);
-		}
+	if (via == "standalone" || (via == "auto" && !hosted)) text = folderStandalone(input, output, bundle);
+	else text = folderHosted(input, output, bundle);
+	lines = split(text, "\n");
+	restored = 0; failed = 0;
+	for (i = 0; i < lines.length; i++) {
+		if (startsWith(lines[i], "FAILED ")) { failed++; print("CARE Restore Folder: " + lines[i]); }
+		else if (indexOf(lines[i], " -> ") > 0) { restored++; print("CARE Restore Folder: " + lines[i]); }
 	}
-	setBatchMode(wasBatch);
-	summary = "restored=" + restored + " failed=" + failed + " skipped_not_tiff=" + skipped;
+	summary = "restored=" + restored + " failed=" + failed;
 	print("CARE Restore Folder: " + summary + " in " + d2s((getTime() - t0) / 1000, 1) + " s; results in " + output);
-	if (failed > 0) print("CARE Restore Folder: failed files:" + failures);
 	return summary;
 }
 
-function findRestoreMacro() {
-	here = getInfo("macro.filepath");
-	given = opt("macros", "");
-	cands = newArray(4);
-	cands[0] = "";
-	if (given != "") cands[0] = given + File.separator + "CARE_Restore.ijm";
-	cands[1] = "";
-	if (here != "" && here != "null") cands[1] = File.getParent(here) + File.separator + "CARE_Restore.ijm";
-	cands[2] = getDirectory("imagej") + "scripts" + File.separator + "Plugins" + File.separator + "CARE" + File.separator + "CARE_Restore.ijm";
-	cands[3] = getDirectory("macros") + "CARE_Restore.ijm";
-	for (i = 0; i < cands.length; i++)
-		if (cands[i] != "" && File.exists(cands[i])) return cands[i];
-	exit("CARE Restore Folder: CARE_Restore.ijm not found beside this macro; keep both files together or pass macros=[/folder/with/CARE_Restore.ijm]");
+// Hosted: the bridge runs care_bridge.frontend.restore_files in-process.
+function folderHosted(input, output, bundle) {
+	token = d2s(getTime(), 0) + "_" + d2s(floor(random * 1e9), 0);
+	run("CARE Bridge", "op=restore_folder reply=[" + token + "] input=[" + input + "] output=[" + output + "] bundle=[" + bundle + "] " + passOptions());
+	key = "care_bridge.reply." + token;
+	reply = call("java.lang.System.getProperty", key);
+	call("java.lang.System.clearProperty", key);
+	if (startsWith(reply, "error:")) exit("CARE Restore Folder: " + substring(reply, 6));
+	if (!startsWith(reply, "ok:")) exit("CARE Restore Folder: the CARE bridge did not answer; use via=standalone");
+	return substring(reply, 3);
 }
 
-function folder(path) {
-	if (path == "") return "/";
-	if (!endsWith(path, File.separator)) path = path + File.separator;
-	return path;
+// Standalone: care-bridge predict --input DIR --output OUT, whose lines are turned into the hosted path's.
+function folderStandalone(input, output, bundle) {
+	cli = opt("cli", "");
+	if (cli == "") cli = call("ij.Prefs.get", "care_bridge.cli", "care-bridge");
+	else call("ij.Prefs.set", "care_bridge.cli", cli);
+	over = "--engine=" + opt("engine", "auto");
+	if (toLowerCase(opt("overwrite", "false")) == "true") over = "--overwrite";
+	w = "\"$0\" \"$@\" 2>&1; echo care-bridge-exit=$?";
+	if (File.separator == "/")
+		text = exec("sh", "-c", w, cli, "predict", "--bundle", bundle, "--input", input, "--output", output,
+			"--engine=" + opt("engine", "auto"), "--n-tiles=" + opt("n_tiles", "auto"),
+			"--memory-budget=" + opt("memory_budget", "auto"), "--axes=" + opt("axes", ""),
+			"--suffix=" + opt("suffix", ""), over);
+	else
+		text = exec("cmd", "/c", "\"" + cli + "\" predict --bundle \"" + bundle + "\" --input \"" + input + "\" --output \"" + output + "\" \"--engine=" + opt("engine", "auto") + "\" \"--n-tiles=" + opt("n_tiles", "auto") + "\" \"--memory-budget=" + opt("memory_budget", "auto") + "\" \"--axes=" + opt("axes", "") + "\" \"--suffix=" + opt("suffix", "") + "\" " + over + " 2>&1");
+	if (indexOf(text, "care-bridge-exit=127") >= 0)
+		exit("CARE Restore Folder: the care-bridge command line was not found at '" + cli + "'; install care_bridge and give its path once with cli=[/path/to/care-bridge]");
+	lines = split(text, "\n");
+	out = "";
+	for (i = 0; i < lines.length; i++) {
+		l = lines[i];
+		if (startsWith(l, "care-bridge: error: ")) {
+			msg = substring(l, 20);
+			c = indexOf(msg, ": ");
+			if (indexOf(text, "care-bridge-exit=2") >= 0) exit("CARE Restore Folder: " + msg);
+			out = out + "FAILED " + substring(msg, 0, c) + ": " + substring(msg, c + 2) + "\n";
+		} else if (indexOf(l, " -> ") > 0) {
+			a = substring(l, 0, indexOf(l, " -> "));
+			b = substring(l, indexOf(l, " -> ") + 4);
+			if (indexOf(b, "  [") > 0) b = substring(b, 0, indexOf(b, "  ["));
+			if (indexOf(b, " (+ ") > 0) b = substring(b, 0, indexOf(b, " (+ "));
+			out = out + File.getName(a) + " -> " + File.getName(b) + "\n";
+		}
+	}
+	return out;
+}
+
+function passOptions() {
+	keys = newArray("n_tiles", "memory_budget", "axes", "engine", "suffix", "overwrite");
+	s = "";
+	for (i = 0; i < keys.length; i++) s = s + keys[i] + "=[" + opt(keys[i], "") + "] ";
+	return s;
 }
 
 function askOptions() {

@@ -202,10 +202,10 @@ if len(knio.input_tables) > 0:
     images = knio.input_tables[0].to_pandas()
 else:
     images = care.list_images(v["care_input_folder"], pattern=v.get("care_pattern", "*.tif*"))
-options = care.RestoreOptions(
-    n_tiles=care.parse_n_tiles(v.get("care_n_tiles", "auto")),
+options = care.RestoreOptions.from_settings(
+    n_tiles=v.get("care_n_tiles", "auto"),
     suffix=v.get("care_suffix", ""),
-    overwrite=flag("care_overwrite"),
+    overwrite=v.get("care_overwrite", "false"),
     fail_on_error=flag("care_fail_on_error"),
 )
 table = care.restore_table(images, restorer, v["care_output_folder"], options)

@@ -29,7 +29,7 @@ ASSETS = ROOT / "care_bridge" / "assets"
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from care_bridge.bundle import export_bundle
+    from care_bridge.export import export_bundle
     from care_bridge.data.imaging import synthetic_pair
     from care_bridge.data.patches import create_patches
     from care_bridge.evaluate import scores
@@ -47,9 +47,9 @@ def main() -> int:
     low16 = np.clip(np.round(low), 0, 65535).astype(np.uint16)
     high16 = np.clip(np.round(high), 0, 65535).astype(np.uint16)
     ASSETS.mkdir(exist_ok=True)
-    from care_bridge import runtime
+    from care_bridge.frontend import load_restorer
 
-    restored = runtime.load(work / "care_demo").restore(low16, "YX").image
+    restored = load_restorer(work / "care_demo").restore(low16, "YX").image
     s_in, s_out = scores(low16.astype(np.float32), high16), scores(restored, high16)
     validation = {"description": "one held-out generated 256x256 image (seed 7)",
                   "input": vars(s_in), "restoration": vars(s_out)}

@@ -45,7 +45,7 @@ def inspect_bundle(path: str | Path) -> dict[str, Any]:
             "producer": "care_bridge" if care else "third-party",
             "task": _bioimageio_config(rdf).get("task"),
             "mode": info.mode,
-            "procedure": dict(info.procedure),
+            "procedure": info.procedure.to_dict() if info.procedure is not None else {},
             "probabilistic": info.probabilistic,
             "axes": info.axes,
             "input_layout": info.input_layout,

@@ -20,11 +20,11 @@ import numpy as np
 import yaml
 
 from ..errors import BundleError
-from ..runtime.info import ModelInfo
-from .rdf_parse import care_model_info, check_format, info_from_care_block, info_from_tensors
+from ..describe import ModelInfo
+from .rdf_parse import check_format, info_from_care_block, info_from_tensors
 from .safe_zip import DEFAULT_LIMITS, ZipLimits, safe_extract, verify_files
 
-__all__ = ["Bundle", "open_bundle", "care_model_info", "RDF_NAMES"]
+__all__ = ["Bundle", "open_bundle", "RDF_NAMES"]
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 
@@ -70,7 +70,6 @@ class Bundle:
     test_inputs: list[np.ndarray]
     test_outputs: list[np.ndarray]
     care_bridge: dict[str, Any] | None = None
-    config: Any = None  # CareConfig of care_bridge bundles
     _cleanup: Any = field(default=None, repr=False)
 
     @property
@@ -183,10 +182,9 @@ def open_bundle(path: str | Path, *, limits: ZipLimits = DEFAULT_LIMITS, verify:
         files = referenced_files(rdf)
         if verify:
             verify_files(root, files, where)
-        config = None
         care = (rdf.get("config") or {}).get("care_bridge") if isinstance(rdf.get("config"), dict) else None
         if care is not None:
-            info, config = info_from_care_block(rdf, where)
+            info = info_from_care_block(rdf, where)
         else:
             info = info_from_tensors(rdf, where)
         formats: dict[str, Path] = {}
@@ -215,6 +213,6 @@ def open_bundle(path: str | Path, *, limits: ZipLimits = DEFAULT_LIMITS, verify:
     except BaseException:
         _rmtree_all(temps)
         raise
-    bundle = Bundle(source, root, rdf, info, formats, tests_in, tests_out, care, config)
+    bundle = Bundle(source, root, rdf, info, formats, tests_in, tests_out, care)
     bundle._cleanup = weakref.finalize(bundle, _rmtree_all, temps)
     return bundle

@@ -12,9 +12,9 @@ import math
 import re
 from typing import Any
 
+from ..describe import ModelInfo
 from ..errors import BundleError
-from ..models.config import CareConfig
-from ..runtime.info import ModelInfo
+from ..modes import MODES, TRAINABLE
 
 SUPPORTED_MAJOR_MINOR = (0, 5)
 # The ops deepImageJ implements (NOTES), which care_bridge's runtime implements too.
@@ -41,18 +41,30 @@ def check_format(rdf: Any, where: str) -> dict[str, Any]:
     return rdf
 
 
-def care_model_info(config: CareConfig, *, description: str = "") -> ModelInfo:
-    """ModelInfo of a care_bridge network: the runtime's :func:`info_from_config` (one implementation for
-    model folders and bundles), with the bundle's description."""
-    from dataclasses import replace
+def _field(block: dict[str, Any], key: str, kind, where: str):
+    v = block.get(key)
+    ok = isinstance(v, kind) and not (kind in (int, float, (int, float)) and isinstance(v, bool))
+    if not ok:
+        raise BundleError(f"{where}: config.care_bridge.{key} is missing or not a {getattr(kind, '__name__', 'number')}; "
+                          "the bundle is malformed, re-export it")
+    return v
 
-    from ..runtime.info import info_from_config
 
-    return replace(info_from_config(config), description=description)
+def _per_axis(block: dict[str, Any], key: str, axes: str, where: str) -> tuple[int, ...]:
+    d = block.get(key)
+    if not isinstance(d, dict) or set(map(str, d)) != set(axes.lower()):
+        raise BundleError(f"{where}: config.care_bridge.{key} must give one value per axis {axes.lower()}; "
+                          "the bundle is malformed, re-export it")
+    vals = [d[a] for a in axes.lower()]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1 << 16 for v in vals):
+        raise BundleError(f"{where}: config.care_bridge.{key} {d} must be whole numbers of pixels")
+    return tuple(int(v) for v in vals)
 
 
-def info_from_care_block(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, CareConfig]:
-    """ModelInfo of a care_bridge bundle, cross-checked against the rdf's tensor descriptions."""
+def info_from_care_block(rdf: dict[str, Any], where: str) -> ModelInfo:
+    """ModelInfo of a care_bridge bundle from its ``config.care_bridge`` block (mode, typed procedure,
+    normalization, halo and geometry are stored there at export; nothing is recomputed), cross-checked against
+    the rdf's tensor descriptions."""
     block = rdf["config"]["care_bridge"]
     if not isinstance(block, dict):
         raise BundleError(f"{where}: config.care_bridge is not a mapping; the bundle is malformed")
@@ -62,20 +74,60 @@ def info_from_care_block(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, Ca
             f"{where}: config.care_bridge schema_version {version!r} is not supported (this care_bridge reads "
             f"<= {CARE_BRIDGE_SCHEMA}); update care_bridge"
         )
-    try:
-        config = CareConfig.from_dict(block.get("network") or {}, source=f"{where} config.care_bridge.network")
-    except Exception as e:
-        raise BundleError(str(e)) from e
-    info = care_model_info(config, description=str(rdf.get("description", "")))
+    mode_name = _field(block, "mode", str, where)
+    if mode_name not in TRAINABLE:
+        raise BundleError(f"{where}: config.care_bridge.mode {mode_name!r} is unknown; known: {', '.join(TRAINABLE)}")
+    params = MODES[mode_name].parse_params(block.get("procedure"), where=f"{where}: config.care_bridge.procedure")
+    axes = _field(block, "axes", str, where)
+    if axes not in ("YX", "ZYX"):
+        raise BundleError(f"{where}: config.care_bridge.axes {axes!r} must be YX or ZYX")
+    n_in, n_out = _field(block, "n_channel_in", int, where), _field(block, "n_channel_out", int, where)
+    probabilistic = _field(block, "probabilistic", bool, where)
+    pct = block.get("percentiles")
+    if not (isinstance(pct, list) and len(pct) == 2 and all(isinstance(p, (int, float)) for p in pct)
+            and 0 <= pct[0] < pct[1] <= 100):
+        raise BundleError(f"{where}: config.care_bridge.percentiles {pct!r} must be [low, high] with 0 <= low < high <= 100")
+    eps = float(_field(block, "eps", (int, float), where))
+    denorm = (block.get("output_denormalization") or {}).get("kind")
+    halo = _per_axis(block, "halo", axes, where)
+    step = _per_axis(block, "step", axes, where)
+    network = block.get("network") if isinstance(block.get("network"), dict) else {}
+    ps = block.get("pixel_size")
+    info = ModelInfo(
+        name=str(network.get("name") or rdf.get("name") or "care model"),
+        axes=axes,
+        n_channel_in=n_in,
+        n_channel_out=n_out,
+        halo=halo,
+        step=step,
+        min_size=step,
+        scale=params.size_factors(len(axes)),
+        mode=mode_name,
+        procedure=params,
+        percentile_low=float(pct[0]),
+        percentile_high=float(pct[1]),
+        eps=eps,
+        denormalize="none" if denorm == "none" else "input_percentiles",
+        probabilistic=probabilistic,
+        output_names=("mean", "scale") if probabilistic else ("output",),
+        pixel_size={str(k).upper(): float(v) for k, v in ps.items()} if isinstance(ps, dict) else None,
+        description=str(rdf.get("description", "")),
+        output_layout=params.network_output_layout(),
+    )
     generic = info_from_tensors(rdf, where)
     pre = [op for op in generic.preprocessing if op.get("id") != "ensure_dtype"]  # spec adds float32 casts
-    expect = {"min_percentile": config.percentile_low, "max_percentile": config.percentile_high,
-              "eps": config.norm_eps}
-    ok = (
+    expect = {"min_percentile": info.percentile_low, "max_percentile": info.percentile_high, "eps": info.eps}
+    # the training configuration kept for retraining must describe the same network (plain values, not parsed)
+    same_network = {"mode": mode_name, "axes": axes, "n_channel_in": n_in, "n_channel_out": n_out,
+                    "probabilistic": probabilistic, "percentile_low": info.percentile_low,
+                    "percentile_high": info.percentile_high, "norm_eps": info.eps}
+    network_ok = all(k not in network or network[k] == v for k, v in same_network.items())
+    ok = network_ok and (
         generic.input_layout == info.input_layout
         and generic.output_layout == info.output_layout
         and generic.step == info.step
         and generic.output_names == info.output_names
+        and generic.n_channel_in == n_in and generic.n_channel_out == n_out
         and len(pre) == 1 and pre[0].get("id") == "scale_range"
         and all(math.isclose(float(pre[0].get("kwargs", {}).get(k, -1)), v) for k, v in expect.items())
         and all(g >= h for g, h in zip(generic.halo, info.halo))
@@ -83,10 +135,10 @@ def info_from_care_block(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, Ca
     )
     if not ok:
         raise BundleError(
-            f"{where}: config.care_bridge disagrees with the rdf's tensor descriptions (layout, step, outputs, "
-            "halo or scale_range); the bundle was edited inconsistently, re-export it"
+            f"{where}: config.care_bridge disagrees with the rdf's tensor descriptions (layout, step, channels, "
+            "outputs, halo, scale_range or network); the bundle was edited inconsistently, re-export it"
         )
-    return info, config
+    return info
 
 
 def _size(ax: dict[str, Any], tensor: str, where: str) -> tuple[int, int]:
@@ -186,6 +238,7 @@ def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:
         min_size=tuple(mn for mn, _ in sizes),
         scale=factors,
         mode="bioimageio",
+        procedure=MODES["bioimageio"].params(),
         denormalize="none",
         input_name=in_id,
         output_names=tuple(str(o.get("id", "output")) for o in outputs),

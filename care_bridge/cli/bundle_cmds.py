@@ -19,7 +19,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 
 def _export(args) -> int:
-    from ..bundle import export_bundle
+    from ..export import export_bundle
 
     authors = [{"name": n} for n in args.authors] if args.authors else None
     out = export_bundle(args.model_dir, args.out, overwrite=args.overwrite, authors=authors,
@@ -53,7 +53,7 @@ def _validate(args) -> int:
             report = check_deepimagej(bundle.rdf)
         print(format_deepimagej_report(report))
         return 0 if report.ok else 1
-    from ..bundle import validate_bundle
+    from ..export import validate_bundle
 
     report = validate_bundle(args.bundle)
     print(report.render())
@@ -74,11 +74,14 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
 
 
 def _inspect(args) -> int:
-    from ..bundle import inspect_bundle
-    from ..bundle.inspect import render_inspection
+    if args.json:
+        from ..bundle import inspect_bundle
 
-    info = inspect_bundle(args.bundle)
-    print(json.dumps(info, indent=2, default=str) if args.json else render_inspection(info))
+        print(json.dumps(inspect_bundle(args.bundle), indent=2, default=str))
+    else:
+        from ..frontend import describe_bundle_text
+
+        print(describe_bundle_text(args.bundle))
     return 0
 
 
@@ -95,7 +98,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 
 def _import(args) -> int:
-    from ..bundle.csbdeep_import import import_csbdeep
+    from ..export import import_csbdeep
 
     out = import_csbdeep(args.csbdeep_dir, args.out, overwrite=args.overwrite)
     print(f"bundle written to {out}")

@@ -29,22 +29,3 @@ def int_tuple(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected integers like 64,64, got {text!r}") from None
-
-
-def n_tiles_arg(text: str):
-    if text.lower() == "auto":
-        return None
-    t = int_tuple(text)
-    return t[0] if len(t) == 1 else t
-
-
-def bytes_arg(text: str) -> float:
-    """'512M', '2G', '1.5e9' → bytes."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    t = text.strip().lower().rstrip("b")
-    try:
-        if t and t[-1] in units:
-            return float(t[:-1]) * units[t[-1]]
-        return float(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size like 512M or 2G, got {text!r}") from None

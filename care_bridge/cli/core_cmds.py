@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import CareBridgeError
-from .common import Command, bytes_arg, int_tuple, n_tiles_arg
+from .common import Command, int_tuple
 
 
 # ---------------------------------------------------------------------------------------------- datagen
@@ -124,52 +124,46 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--model", type=Path, help="care_bridge model folder (runs in Keras)")
     p.add_argument("--input", required=True, help="TIFF file, folder of TIFFs, or glob pattern (quote it)")
     p.add_argument("--output", required=True, type=Path,
-                   help="output TIFF (one input) or output folder (several inputs; same file names)")
+                   help="output TIFF (one input) or output folder (several inputs; same file names plus --suffix)")
     p.add_argument("--axes", help="axes of the input, e.g. YX, ZYX, CYX, TZYX (default: from the file/model)")
-    p.add_argument("--n-tiles", type=n_tiles_arg, default=None,
-                   help="tiles per spatial axis, e.g. 2,2 or 1,4,4, or 'auto' (default: from --memory-budget)")
-    p.add_argument("--memory-budget", type=bytes_arg, default=None,
+    p.add_argument("--n-tiles", default=None, metavar="TILES",
+                   help="tiles per spatial axis: 'auto' (default: from --memory-budget), 'none' (one tile), one "
+                        "number spread over Y and X (4 = 2x2), or one per axis: 2,2 / 1,4,4 / '2 2'. Isotropic "
+                        "models count the stack's Z,Y,X")
+    p.add_argument("--memory-budget", default=None, metavar="SIZE",
                    help="working memory per tile when tiling automatically, e.g. 512M, 2G (default 1G)")
-    p.add_argument("--engine", default="auto", choices=["auto", "onnxruntime", "tensorflow"],
-                   help="inference engine for bundles (default: the fastest available here)")
+    p.add_argument("--engine", default="auto", help="inference engine for bundles: auto (the fastest available "
+                   "here), onnxruntime, tensorflow")
+    p.add_argument("--suffix", default="", help="added to output file names in an output folder, e.g. --suffix=-CARE (default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
 def _predict(args) -> int:
-    from .. import runtime
-    from ..runtime.files import expand_inputs, restore_file
+    from ..frontend import expand_inputs, load_restorer, restore_file, restore_files, restore_options
+    from ..frontend.jobs import FileResult
 
-    source = args.bundle or args.model
-    r = runtime.load(source, engine=None if args.model else args.engine)
+    options = restore_options({"engine": args.engine, "n_tiles": args.n_tiles, "memory_budget": args.memory_budget,
+                               "axes": args.axes, "overwrite": args.overwrite, "suffix": args.suffix})
+    r = load_restorer(args.bundle or args.model, "auto" if args.model else options.engine)
     inputs = expand_inputs(args.input)
-    single = len(inputs) == 1 and not Path(args.input).is_dir()
-    if single:
+    show = not args.quiet and sys.stderr.isatty()
+
+    def report(fr) -> None:
+        if not isinstance(fr, FileResult):
+            print(f"care-bridge: error: {fr.input.name}: {fr.message}", file=sys.stderr)
+        elif not args.quiet:
+            extra = f" (+ {fr.scale_output.name})" if fr.scale_output else ""
+            print(f"{fr.input} -> {fr.output}{extra}  [engine {fr.restoration.engine}, tiles "
+                  f"{'x'.join(map(str, fr.restoration.n_tiles))}, {fr.seconds:.2f} s]")
+
+    if len(inputs) == 1 and not Path(args.input).is_dir():
         if args.output.is_dir():
             raise CareBridgeError(f"output {args.output} is a folder; give an output file for one input")
-        outputs = [args.output]
-    else:
-        if args.output.exists() and not args.output.is_dir():
-            raise CareBridgeError(f"output {args.output} is a file; give a folder for several inputs")
-        args.output.mkdir(parents=True, exist_ok=True)
-        outputs = [args.output / f.name for f in inputs]
-    failed = 0
-    for inp, out in zip(inputs, outputs):
-        t0 = time.time()
-        try:
-            fr = restore_file(r, inp, out, axes=args.axes, n_tiles=args.n_tiles,
-                              memory_budget=args.memory_budget, overwrite=args.overwrite,
-                              progress=not args.quiet and sys.stderr.isatty())
-        except CareBridgeError as e:
-            if single:
-                raise
-            failed += 1
-            print(f"care-bridge: error: {inp.name}: {e}", file=sys.stderr)
-            continue
-        if not args.quiet:
-            extra = f" (+ {fr.scale_output.name})" if fr.scale_output else ""
-            print(f"{inp} -> {out}{extra}  [engine {fr.restoration.engine}, tiles "
-                  f"{'x'.join(map(str, fr.restoration.n_tiles))}, {time.time() - t0:.2f} s]")
+        report(restore_file(r, inputs[0], args.output, options, progress=show))
+        return 0
+    results = restore_files(r, inputs, args.output, options, progress=show, on_result=report)
+    failed = sum(not isinstance(x, FileResult) for x in results)
     if failed:
         print(f"care-bridge: {failed} of {len(inputs)} input(s) failed", file=sys.stderr)
         return 1
@@ -180,8 +174,10 @@ PREDICT = Command(
     "predict", "restore images with a bundle or a model folder",
     "Restore TIFF images: percentile-normalize (statistics of the whole image), predict tile by tile with a\n"
     "halo covering the network's receptive field, stitch, and map back to the input's intensity range.\n"
-    "Tiled and untiled results are identical. Output: float32 ImageJ TIFF with the input's calibration;\n"
-    "probabilistic models also write OUT_scale.tif (the per-pixel Laplace scale).",
+    "Tiled and untiled results are identical. Output: float32 ImageJ TIFF calibrated from the input and the\n"
+    "mode's geometry (isotropic x4 of a 0.8 um Z step: 0.2 um); probabilistic models also write OUT_scale.tif\n"
+    "(the per-pixel Laplace scale). A folder of inputs gives a folder of outputs with the same names (plus\n"
+    "--suffix); a file that fails is reported and the others go on (exit status 1).",
     _predict_args, _predict,
 )
 

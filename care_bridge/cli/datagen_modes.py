@@ -55,7 +55,7 @@ def _read_stacks(args) -> list[np.ndarray]:
 
 def make_mode_patches(args):
     """(X, Y, config, meta) for ``args.mode``; nothing is written."""
-    from ..modes import isotropic, projection, subdiffraction, upsampling
+    from ..pipelines import isotropic, projection, subdiffraction, upsampling
 
     mode, seed = args.mode, args.seed
     ps = tuple(args.patch_shape)
@@ -105,7 +105,7 @@ def make_mode_patches(args):
 
 def run_mode(args) -> int:
     """Generate and write the patch file of ``args.mode`` (all-or-nothing: written atomically at the end)."""
-    from ..modes.common import save_mode_patches
+    from ..pipelines.common import save_mode_patches
 
     if args.n_patches is None or args.n_patches < 2:
         raise CareBridgeError("--n-patches must be >= 2 (training needs a validation patch)")

@@ -36,8 +36,8 @@ def save_before_after(low, restored, high, path: Path, titles=("input (low SNR)"
 def _demo(args) -> int:
     import numpy as np
 
-    from .. import runtime
     from ..evaluate import scores
+    from ..frontend import load_restorer
     from ..io import read_image, write_image
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ def _demo(args) -> int:
         high, _ = read_image(ASSETS / "demo_high.tif")
         engine = args.engine
     t0 = time.time()
-    r = runtime.load(bundle, engine=engine)
+    r = load_restorer(bundle, engine or "auto")
     res = r.restore(low, "YX")
     dt = time.time() - t0
     tif = write_image(args.out / "restored.tif", res.image, res.axes, overwrite=True)

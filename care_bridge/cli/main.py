@@ -7,10 +7,10 @@ printed as one line (``care-bridge: error: ...``) with exit status 2, never as a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from ..errors import CareBridgeError
+from ..framework_env import configure_onnxruntime, configure_tensorflow
 
 DESCRIPTION = """\
 Content-aware image restoration (CARE; Weigert et al., Nature Methods 2018) for fluorescence microscopy.
@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    configure_onnxruntime()
+    configure_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except CareBridgeError as e:
-        print(f"care-bridge: error: {e}", file=sys.stderr)
+    except (CareBridgeError, OSError, MemoryError) as e:
+        from ..frontend.messages import error_line
+
+        print(f"care-bridge: error: {error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("care-bridge: interrupted", file=sys.stderr)

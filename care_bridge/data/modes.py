@@ -27,6 +27,7 @@ from ..axes import check_axes, move_axes
 from ..errors import CareBridgeError
 from . import imaging
 from .structures import epithelium
+from ..resample import check_factor as _check_factor, upsample_z  # noqa: F401 - re-exported for the data API
 
 
 def _check_stack(stack: np.ndarray, axes: str) -> np.ndarray:
@@ -38,12 +39,6 @@ def _check_stack(stack: np.ndarray, axes: str) -> np.ndarray:
     if stack.dtype.kind == "f" and not np.isfinite(stack).all():
         raise CareBridgeError("stack contains NaN/Inf; replace them (e.g. with 0) before making training data")
     return move_axes(stack, axes, "CZYX").astype(np.float32)
-
-
-def _check_factor(factor: float) -> float:
-    if not np.isfinite(factor) or factor < 1:
-        raise CareBridgeError(f"factor must be >= 1 (the Z step divided by the lateral pixel size), got {factor}")
-    return float(factor)
 
 
 def subsample_positions(length: int, factor: float) -> np.ndarray:
@@ -148,25 +143,6 @@ def isotropic_training_pairs(
     # the effective factor depends on the subsampled axis' length (Y or X): report the mean over the patches
     info = {"axes": "SYXC", "factor": factor, "effective_factor": float(np.mean(effs))}
     return X, Y, info
-
-
-def upsample_z(stack: np.ndarray, factor: float, order: int = 1, *, axes: str = "ZYX") -> np.ndarray:
-    """Interpolate ``stack`` along Z by ``factor`` (spline ``order``; 1 = linear), float32, same axes.
-
-    The output has ``round((nz - 1)·factor) + 1`` planes, so input plane ``k`` lands on output plane
-    ``k·factor`` exactly (first and last planes are kept); used before isotropic prediction.
-    """
-    factor = _check_factor(factor)
-    x = np.asarray(stack, np.float32)
-    axes = check_axes(axes, x.ndim)
-    if "Z" not in axes:
-        raise CareBridgeError(f"axes {axes!r} have no Z axis to upsample")
-    zi = axes.index("Z")
-    nz = x.shape[zi]
-    out_nz = int(round((nz - 1) * factor)) + 1
-    zoom = [1.0] * x.ndim
-    zoom[zi] = out_nz / nz
-    return ndimage.zoom(x, zoom, order=order, mode="nearest", grid_mode=False).astype(np.float32)
 
 
 def axial_training_pairs(

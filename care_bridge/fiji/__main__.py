@@ -20,9 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ij-jar", default=None, help="ImageJ 1.x jar (default /usr/share/java/ij.jar)")
     a = ap.parse_args(argv)
     from ..errors import CareBridgeError
-    from .api import run_macro
     from .bridge import last_error
-    from .jvm import start_imagej
+    from .host import run_macro, start_imagej
 
     try:
         session = start_imagej(a.fiji, ij_jar=a.ij_jar)

@@ -119,17 +119,17 @@ def meta_from_imageplus(imp) -> ImageMeta:
     return meta
 
 
-def copy_calibration(src, dst, ratio: dict[str, float] | None = None) -> None:
+def copy_calibration(src, dst, spacing: dict[str, float] | None = None) -> None:
     """Give ``dst`` the calibration (pixel sizes, units, frame interval, origin) and properties of ``src``.
 
-    ``ratio`` (output size / input size per axis, e.g. ``{"Z": 4.0}`` after isotropic restoration) divides the
-    pixel size on that axis, so physical extents are preserved.
+    ``spacing`` (output pixel spacing over input pixel spacing per axis, e.g. ``{"Z": 0.25}`` after isotropic
+    restoration ×4; :func:`care_bridge.frontend.spacing_factors`) multiplies the pixel size on that axis.
     """
     cal = src.getCalibration().copy()
     for axis, field in (("X", "pixelWidth"), ("Y", "pixelHeight"), ("Z", "pixelDepth")):
-        r = (ratio or {}).get(axis, 1.0)
-        if r != 1.0:
-            setattr(cal, field, float(getattr(cal, field)) / r)
+        f = (spacing or {}).get(axis, 1.0)
+        if f != 1.0:
+            setattr(cal, field, float(getattr(cal, field)) * f)
     dst.setCalibration(cal)
     info = src.getProperty("Info")
     if info is not None:
@@ -143,12 +143,3 @@ def copy_calibration(src, dst, ratio: dict[str, float] | None = None) -> None:
     if image_props is not None and hasattr(dst, "setProp"):  # ImageJ >= 1.53: Property.set / setProp
         for key in image_props.keySet():
             dst.setProp(str(key), str(image_props.get(key)))
-
-
-def size_ratio(in_shape: tuple[int, ...], in_axes: str, out_shape: tuple[int, ...], out_axes: str) -> dict[str, float]:
-    """Output size over input size for each spatial axis present in both."""
-    return {
-        a: out_shape[out_axes.index(a)] / in_shape[in_axes.index(a)]
-        for a in "ZYX"
-        if a in in_axes and a in out_axes
-    }

@@ -1,12 +1,18 @@
-"""The ops a hosted macro can ask for with ``run("CARE Bridge", "op=… …")`` (see :mod:`.bridge`)."""
+"""The handler table of the hosted bridge: what a macro can ask for with ``run("CARE Bridge", "op=… …")``.
+
+Each handler parses its options with the front-end contract (:mod:`care_bridge.frontend`) and calls the same
+job as the command line: ``restore`` ≙ ``care-bridge predict FILE``, ``restore_folder`` ≙ ``care-bridge predict
+DIR``, ``info`` ≙ ``care-bridge inspect``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import CareBridgeError
-from .api import load_restorer, restore_imageplus
-from .bridge import handler
-from .describe import describe_bundle
-from .options import parse_n_tiles
+from ..frontend import describe_bundle_text, expand_inputs, load_restorer, restore_files, restore_options
+from ..frontend.jobs import FileResult
+from .restore import restore_imageplus
 
 
 def _jclass(name: str):
@@ -15,26 +21,18 @@ def _jclass(name: str):
     return jpype.JClass(name)
 
 
-@handler("ping")
 def ping(opts: dict[str, str]) -> str:
     """Lets a macro check the bridge answers."""
     return "pong"
 
 
-@handler("restore")
 def restore_current(opts: dict[str, str]) -> str:
     """Restore the macro's current image; show ``<title>-CARE`` (and ``-scale``); reply ``image=ID scale=ID``."""
+    options = restore_options(opts)
     imp = _jclass("ij.WindowManager").getCurrentImage()
     if imp is None:
         raise CareBridgeError("no image is open; open an image first (File > Open...)")
-    n_tiles = parse_n_tiles(opts.get("n_tiles"))
-    out = restore_imageplus(
-        imp,
-        opts.get("bundle", ""),
-        n_tiles=n_tiles,
-        engine=opts.get("engine") or "auto",
-        title=opts.get("title") or None,
-    )
+    out = restore_imageplus(imp, opts.get("bundle", ""), options, title=opts.get("title") or None)
     # show the scale first so that the restored image ends up the current one
     scale_id = 0
     if out.scale is not None:
@@ -44,9 +42,31 @@ def restore_current(opts: dict[str, str]) -> str:
     return f"image={int(out.image.getID())} scale={scale_id} engine={out.engine}"
 
 
-@handler("info")
+def restore_folder(opts: dict[str, str]) -> str:
+    """Restore every TIFF of ``input`` into ``output`` (the folder job of ``care-bridge predict DIR``); reply
+    a summary line, then one line per file (``name -> output`` or ``FAILED name: reason``)."""
+    options = restore_options(opts)
+    src, dst = opts.get("input", ""), opts.get("output", "")
+    if not src or not Path(src).is_dir():
+        raise CareBridgeError(f"input folder {src!r} does not exist; pass input=[/path/to/folder]")
+    if not dst:
+        raise CareBridgeError("no output folder given; pass output=[/path/to/results]")
+    restorer = load_restorer(opts.get("bundle", ""), options.engine)
+    results = restore_files(restorer, expand_inputs(src), dst, options)
+    ok = [r for r in results if isinstance(r, FileResult)]
+    lines = [f"restored={len(ok)} failed={len(results) - len(ok)}"]
+    for r in results:
+        lines.append(f"{r.input.name} -> {r.output.name}" if isinstance(r, FileResult)
+                     else f"FAILED {r.input.name}: {r.message}")
+    return "\n".join(lines)
+
+
 def info(opts: dict[str, str]) -> str:
-    """A human-readable description of a bundle for the Log window."""
+    """The description of a bundle, as ``care-bridge inspect`` prints it."""
     bundle = opts.get("bundle", "")
-    restorer = load_restorer(bundle, opts.get("engine") or "auto")
-    return describe_bundle(restorer, bundle)
+    if not bundle.strip() or not Path(bundle).exists():
+        raise CareBridgeError(f"bundle {bundle!r} does not exist; pass bundle=[/path/to/model.zip]")
+    return describe_bundle_text(bundle)
+
+
+HANDLERS = {"ping": ping, "restore": restore_current, "restore_folder": restore_folder, "info": info}

@@ -1,5 +1,5 @@
 """Start ImageJ inside this Python process: ImageJ2/Fiji through pyimagej when a local Fiji is given, otherwise
-plain ImageJ 1.x (``ij.jar``) through JPype. Either way the CARE bridge is installed (see :mod:`.bridge`).
+plain ImageJ 1.x (``ij.jar``) through JPype. The CARE bridge is installed on top by :mod:`.host`.
 
 Only :func:`_start_imagej2` knows about ImageJ2; everything else talks to ImageJ 1.x classes (``ij.IJ``,
 ``ij.ImagePlus``), which Fiji contains too.
@@ -58,7 +58,7 @@ def start_imagej(
     ij_jar: str | os.PathLike | None = None,
     headless: bool | None = None,
 ) -> ImageJSession:
-    """Start ImageJ once per process and install the CARE bridge.
+    """Start ImageJ once per process (no bridge; :func:`care_bridge.fiji.host.start_imagej` adds it).
 
     ``fiji`` (or ``$CARE_BRIDGE_FIJI``): a local ``Fiji.app`` → ImageJ2 through ``imagej.init``. Without one,
     ``ij.jar`` is started through JPype; we never let pyimagej download an ImageJ2 from Maven on its own.
@@ -75,9 +75,6 @@ def start_imagej(
         session = _start_imagej2(Path(fiji), headless)
     else:
         session = _start_imagej1(find_ij_jar(ij_jar), headless)
-    from .bridge import install_bridge
-
-    install_bridge()
     _SESSION = session
     return session
 

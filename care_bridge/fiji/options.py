@@ -1,6 +1,7 @@
 """ImageJ macro option strings (``key=value key=[value with spaces]``), the way ``run("…", "…")`` passes them.
 
-Pure Python: no JVM needed. The macros build these strings; the hosted bridge parses them.
+Pure Python: no JVM needed. The macros build these strings; the hosted bridge parses them into a mapping, whose
+values the front-end contract (:func:`care_bridge.frontend.restore_options`) then parses like any front end's.
 """
 
 from __future__ import annotations
@@ -43,26 +44,3 @@ def format_options(**values: object) -> str:
             raise CareBridgeError(f"option {k} contains ']' which ImageJ macro options cannot carry; rename it")
         parts.append(f"{k}=[{v}]")
     return " ".join(parts)
-
-
-def parse_n_tiles(text: str | None) -> tuple[int, ...] | None:
-    """``"auto"``/empty → None (the runtime chooses); ``"4"`` → (4,) spread by the runtime; ``"1,4,4"`` → tuple."""
-    t = (text or "").strip().lower()
-    if t in ("", "auto", "none"):
-        return None
-    try:
-        vals = tuple(int(v) for v in re.split(r"[,x\s]+", t) if v)
-    except ValueError:
-        raise CareBridgeError(
-            f"n_tiles={text!r} is not understood; give auto, one number (4) or one per axis (2,4,4)"
-        ) from None
-    if not vals or any(v < 1 for v in vals):
-        raise CareBridgeError(f"n_tiles={text!r} must be positive whole numbers, e.g. 4 or 2,4,4")
-    return vals
-
-
-def n_tiles_for_runtime(vals: tuple[int, ...] | None) -> int | tuple[int, ...] | None:
-    """A single number is passed as an int (the runtime spreads it over Y and X, like the CLI)."""
-    if vals is not None and len(vals) == 1:
-        return vals[0]
-    return vals

@@ -82,6 +82,17 @@ class CareConfig(BaseModel):
         return self
 
     @property
+    def params(self):
+        """The mode's typed procedure parameters (:mod:`care_bridge.modes`), parsed from ``procedure``."""
+        from ..errors import BundleError
+        from ..modes import get_mode
+
+        try:
+            return get_mode(self.mode).parse_params(self.procedure, where=f"{self.name} procedure")
+        except BundleError as e:
+            raise CareBridgeError(str(e)) from None
+
+    @property
     def ndim(self) -> int:
         return len(self.axes)
 

@@ -3,7 +3,7 @@
 Input ``"SZYXC"`` float32 (a low-SNR stack); output ``"SYXC"`` (the restored surface image). Two parts,
 trained together end to end:
 
-1. projection: a small 3D U-Net (never pooled along Z, see :func:`care_bridge.models.factory.projection_parts`)
+1. projection: a small 3D U-Net (never pooled along Z, see :func:`care_bridge.models.parts.projection_parts`)
    computes one logit per voxel; a softmax over Z turns them into per-pixel weights ``w(z, y, x)`` (attention
    along Z, summing to 1 per pixel) and the stack is projected as ``p(y, x, c) = sum_z w(z, y, x) x(z, y, x, c)``;
 2. denoising: the CARE 2D U-Net (residual) restores ``p``.
@@ -15,15 +15,16 @@ converts to ONNX. Z is reduced, so it can never be tiled (its halo is 0); any nu
 
 from __future__ import annotations
 
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from ..framework_env import configure_tensorflow  # noqa: E402
+
+configure_tensorflow()
 
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 from .config import CareConfig  # noqa: E402
-from .factory import projection_parts  # noqa: E402
+from .parts import projection_parts  # noqa: E402
 from .unet import build_unet  # noqa: E402
 
 

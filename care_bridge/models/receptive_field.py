@@ -10,7 +10,10 @@ of ``r`` makes tiled and untiled prediction equal.
 
 from __future__ import annotations
 
+import math
+
 from .config import CareConfig
+from .parts import projection_parts, unet_config, upsampling_factor
 
 
 def receptive_field_radius(config: CareConfig) -> tuple[int, ...]:
@@ -34,11 +37,42 @@ def receptive_field_radius(config: CareConfig) -> tuple[int, ...]:
     return tuple(radii)
 
 
-def halo(config: CareConfig) -> tuple[int, ...]:
-    """Tile halo per axis: the receptive-field radius rounded up to the divisibility step (pool ** depth),
-    so that tiles stay aligned to the pooling grid."""
-    if config.mode in ("upsampling", "projection"):
-        from .factory import network_halo
+def _ceil_to(v: int, m: int) -> int:
+    return -(-int(v) // int(m)) * int(m)
 
-        return network_halo(config)
-    return tuple(-(-r // s) * s for r, s in zip(receptive_field_radius(config), config.step))
+
+def unet_halo(config: CareConfig) -> tuple[int, ...]:
+    """Tile halo per axis of a plain U-Net: the receptive-field radius rounded up to the divisibility step
+    (pool ** depth), so that tiles stay aligned to the pooling grid."""
+    return tuple(_ceil_to(r, s) for r, s in zip(receptive_field_radius(config), config.step))
+
+
+def network_receptive_field_radius(config: CareConfig) -> tuple[int, ...]:
+    """Receptive-field radius per axis of ``config.axes``, in *input* pixels, for the composite modes.
+
+    upsampling: the U-Net runs on the Z-upsampled grid; its radius ``r`` there covers ``ceil(r / f)`` input
+    planes, plus one for the linear interpolation between neighbouring planes. projection: front radius plus
+    2D U-Net radius in Y/X; Z is 0 as a stack is never split along Z (it is projected as a whole).
+    """
+    if config.mode == "upsampling":
+        f = upsampling_factor(config)
+        r = receptive_field_radius(unet_config(config))
+        return (math.ceil(r[0] / f) + 1, *r[1:])
+    if config.mode == "projection":
+        front, unet2d = projection_parts(config)
+        rf, ru = receptive_field_radius(front), receptive_field_radius(unet2d)
+        return (0, rf[1] + ru[0], rf[2] + ru[1])
+    return receptive_field_radius(config)
+
+
+def network_halo(config: CareConfig) -> tuple[int, ...]:
+    """Tile halo of a composite network: :func:`network_receptive_field_radius` rounded up to the step."""
+    return tuple(_ceil_to(r, s) for r, s in zip(network_receptive_field_radius(config), config.step))
+
+
+def halo(config: CareConfig) -> tuple[int, ...]:
+    """Tile halo per axis (input pixels) of ``config``'s network, by the rule its mode declares
+    (:attr:`care_bridge.modes.Mode.halo`); stored in the bundle at export."""
+    from ..modes import get_mode
+
+    return tuple(get_mode(config.mode).halo.load()(config))

@@ -7,10 +7,11 @@ Laplace mean followed by its positive scale (softplus), see :mod:`care_bridge.mo
 
 from __future__ import annotations
 
-import os
 import re
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from ..framework_env import configure_tensorflow  # noqa: E402
+
+configure_tensorflow()
 
 import keras  # noqa: E402
 from keras import layers  # noqa: E402

@@ -8,21 +8,22 @@ planes; behind the last plane it fades to zero (the runtime pads the stack by it
 in restored images). The CARE U-Net (residual) then restores the interpolated stack.
 
 ``config.procedure = {"factor": f, "scale": [f, 1, 1]}``: a bundle declares the output's Z size as the input's
-times ``f`` (bioimage.io axis scale), see :func:`care_bridge.models.factory.network_halo` for the halo.
+times ``f`` (bioimage.io axis scale), see :func:`care_bridge.models.receptive_field.network_halo` for the halo.
 """
 
 from __future__ import annotations
 
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from ..framework_env import configure_tensorflow  # noqa: E402
+
+configure_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
 from .config import CareConfig  # noqa: E402
-from .factory import unet_config, upsampling_factor  # noqa: E402
+from .parts import unet_config, upsampling_factor  # noqa: E402
 from .unet import build_unet  # noqa: E402
 
 

@@ -1,129 +1,67 @@
-"""Isotropic reconstruction (CARE, Weigert et al. 2018): a 2D network learns, from the lateral slices of an
-anisotropic stack, to undo the axial blur and Z subsampling; the runtime applies it to XZ and YZ slices of
-the Z-upsampled stack and combines both (:mod:`care_bridge.runtime.procedures`).
-
-Stacks are ``"ZYX"`` or ``"CZYX"``; ``factor`` = Z step / lateral pixel size.
-"""
+"""Isotropic reconstruction (Weigert et al., Nature Methods 2018, doi:10.1038/s41592-018-0216-7): a 2D network
+trained on lateral slices blurred and subsampled like the axial direction restores the XZ and YZ slices of a Z
+stack upsampled by ``factor``; both estimates are combined voxel-wise."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+import math
+from dataclasses import dataclass
 
-import numpy as np
-from scipy import ndimage
+from ..describe.geometry import AxisGeometry
+from ..describe.model_info import ModelInfo, ModeParams
+from .base import UNET, UNET_HALO, Mode, Ref
 
-from ..axes import check_axes
-from ..data import imaging, modes as datamodes
-from ..errors import CareBridgeError
-from ..models.config import CareConfig
-from .common import normalize_stack, train_mode
+COMBINATIONS = ("geometric", "mean")
 
 
-def isotropic_config(*, factor: float, n_channels: int = 1, combine: str = "geometric", **fields) -> CareConfig:
-    """A 2D CARE U-Net configuration for isotropic restoration by ``factor`` (``procedure.factor``)."""
-    from ..runtime.procedures import COMBINATIONS
+@dataclass(frozen=True)
+class IsotropicParams(ModeParams):
+    """``factor``: Z step over lateral pixel size (>= 1); ``combine``: ``geometric`` (CSBDeep's default,
+    ``sqrt(max(u1, 0) max(u2, 0))``) or ``mean`` of the XZ- and YZ-slice estimates."""
 
-    f = datamodes._check_factor(factor)
-    if combine not in COMBINATIONS:
-        raise CareBridgeError(f"combine must be one of {', '.join(COMBINATIONS)}, got {combine!r}")
-    return CareConfig.from_dict({"name": "care_isotropic", **fields, "mode": "isotropic", "axes": "YX",
-                                 "n_channel_in": n_channels, "n_channel_out": n_channels,
-                                 "procedure": {"factor": f, "combine": combine, "slices": ["ZX", "ZY"],
-                                               "z_interpolation": "linear"}},
-                                source="isotropic settings")
+    mode = "isotropic"
+    factor: float = 1.0
+    combine: str = "geometric"
+    slices: tuple[str, ...] = ("ZX", "ZY")
+    z_interpolation: str = "linear"
 
-
-def axial_kernel(sigma_z_px: float, *, width_px: int | None = None) -> np.ndarray:
-    """A ``(z, x)`` PSF profile blurring only along Z (Gaussian ``sigma_z_px``), for
-    :func:`make_isotropic_data`: what separates the axial resolution from the lateral one when the lateral
-    blur is already in every slice, ``sigma_z_px = sqrt(sigma_axial^2 - sigma_lateral^2)``."""
-    if not np.isfinite(sigma_z_px) or sigma_z_px <= 0:
-        raise CareBridgeError(f"sigma_z_px must be > 0, got {sigma_z_px}")
-    n = width_px or 2 * int(np.ceil(4 * sigma_z_px)) + 1
-    z = np.arange(n) - (n - 1) // 2
-    k = np.zeros((n, 1), np.float32)
-    k[:, 0] = np.exp(-0.5 * (z / sigma_z_px) ** 2)
-    return k / k.sum()
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.factor) or self.factor < 1:
+            raise ValueError(f"isotropic factor must be a finite number >= 1, got {self.factor}")
+        if self.combine not in COMBINATIONS:
+            raise ValueError(f"unknown isotropic combination {self.combine!r}; choose one of {', '.join(COMBINATIONS)}")
+        if tuple(self.slices) != ("ZX", "ZY") or self.z_interpolation != "linear":
+            raise ValueError("isotropic restoration uses slices ZX, ZY and linear Z interpolation only")
 
 
-def make_isotropic_data(stack: np.ndarray, axes: str, *, factor: float, psf: np.ndarray | None,
-                        patch_shape: tuple[int, int] = (64, 64), n_patches: int = 256,
-                        seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Normalized training pairs ``"SYXC"`` from one anisotropic stack (whole-stack percentile normalization,
-    then :func:`care_bridge.data.modes.isotropic_training_pairs`)."""
-    x = np.asarray(stack)
-    axes = check_axes(axes, x.ndim)
-    if "C" in axes:
-        x = normalize_stack(x, channel_axis=axes.index("C"))
-    else:
-        x = normalize_stack(x)
-    if psf is not None:
-        psf = np.asarray(psf, np.float32)
-        if psf.ndim not in (2, 3):
-            raise CareBridgeError(f"PSF must be 3D (ZYX) or its 2D (z, x) profile, got {psf.ndim}D")
-        if not np.isfinite(psf).all():
-            raise CareBridgeError("PSF contains NaN/Inf; validate it with care_bridge.data.imaging.load_psf")
-    return datamodes.isotropic_training_pairs(x, axes, factor=factor, psf=psf, patch_shape=patch_shape,
-                                              n_patches=n_patches, rng=np.random.default_rng(seed))
+def upsampled_planes(nz: int, factor: float) -> int:
+    """Planes of a stack of ``nz`` planes upsampled by ``factor``: input plane ``k`` lands on plane ``k f``,
+    so the last input plane is plane ``(nz - 1) f`` and there are ``round((nz - 1) f) + 1``."""
+    return int(round((nz - 1) * factor)) + 1
 
 
-def train_isotropic(stack: np.ndarray, axes: str, out_dir: str | Path, *, factor: float,
-                    psf: np.ndarray | None, patch_shape: tuple[int, int] = (64, 64), n_patches: int = 256,
-                    seed: int = 0, combine: str = "geometric", progress: bool = False, **fields):
-    """Make data from ``stack`` and train an isotropic model into ``out_dir``; returns the TrainResult.
-    ``fields``: further :class:`CareConfig` fields (epochs, unet_n_first, ...). The model's factor is the
-    effective factor actually simulated (:func:`care_bridge.data.modes.effective_factor`)."""
-    X, Y, info = make_isotropic_data(stack, axes, factor=factor, psf=psf, patch_shape=patch_shape,
-                                     n_patches=n_patches, seed=seed)
-    n_c = X.shape[-1]
-    config = isotropic_config(factor=info["effective_factor"], n_channels=n_c, combine=combine, seed=seed,
-                              **fields)
-    return train_mode(config, X, Y, out_dir, progress=progress,
-                      data_meta={"mode": "isotropic", "factor": factor, "n_patches": int(len(X))})
+def isotropic_geometry(info: ModelInfo, axes: str, shape: tuple[int, ...]) -> dict[str, AxisGeometry]:
+    """Z: :func:`upsampled_planes` planes, spacing ``1 / factor`` of the input's; Y, X unchanged."""
+    f = float(info.procedure.factor) if isinstance(info.procedure, IsotropicParams) else 1.0
+    out = {}
+    for a, n in zip(axes, shape):
+        if a == "Z":
+            out[a] = AxisGeometry(upsampled_planes(n, f), 1.0 / f)
+        elif a in "YX":
+            out[a] = AxisGeometry(int(n), 1.0)
+    return out
 
 
-def synthetic_isotropic_volume(shape_zyx: Sequence[int], *, seed: int = 0, lateral_sigma_px: float = 1.5,
-                               structure: str = "tubules") -> np.ndarray:
-    """A ``"ZYX"`` ground truth with isotropic resolution: synthetic 3D structures blurred by an isotropic
-    Gaussian of ``lateral_sigma_px`` (the lateral PSF, in every direction)."""
-    from ..data.structures import ground_truth
-
-    truth = ground_truth(tuple(int(s) for s in shape_zyx), structure, np.random.default_rng(seed))
-    return ndimage.gaussian_filter(truth, lateral_sigma_px).astype(np.float32)
-
-
-def simulate_anisotropic(volume_zyx: np.ndarray, *, factor: int, sigma_z_px: float, photons: float | None = None,
-                         seed: int = 0) -> np.ndarray:
-    """An anisotropic acquisition of an isotropic ``"ZYX"`` volume: extra Gaussian blur along Z
-    (``sigma_z_px``), every ``factor``-th plane kept, optionally Poisson/Gaussian noise at ``photons``."""
-    if not float(factor).is_integer() or factor < 1:
-        raise CareBridgeError(f"factor must be an integer >= 1 for simulation, got {factor}")
-    v = ndimage.gaussian_filter1d(np.asarray(volume_zyx, np.float32), sigma_z_px, axis=0, mode="nearest")
-    v = v[:: int(factor)]
-    if photons is not None:
-        v = imaging.acquire(v, photons=photons, read_noise_e=1.0, offset_adu=100.0,
-                            rng=np.random.default_rng(seed))
-    return v.astype(np.float32)
-
-
-def isotropic_baseline(aniso: np.ndarray, factor: float, *, order: int = 1) -> np.ndarray:
-    """Plain Z interpolation (``order`` 1 linear, 3 cubic) onto the grid the procedure restores on."""
-    return datamodes.upsample_z(aniso, factor, order=order)
-
-
-def evaluate_isotropic(restored: np.ndarray, baseline: np.ndarray, truth: np.ndarray) -> dict:
-    """SSIM / NRMSE against ``truth`` (cropped to the restored Z size) and spectral isotropy of each."""
-    from ..evaluate.metrics import nrmse, ssim
-    from ..evaluate.resolution import spectral_isotropy
-
-    gt = np.asarray(truth)[: restored.shape[0]]
-    if gt.shape != restored.shape or baseline.shape != restored.shape:
-        raise CareBridgeError(f"shapes differ: restored {restored.shape}, baseline {baseline.shape}, truth {gt.shape}")
-    return {
-        "ssim": {"care": ssim(restored, gt), "baseline": ssim(baseline, gt)},
-        "nrmse": {"care": nrmse(restored, gt), "baseline": nrmse(baseline, gt)},
-        "spectral_isotropy": {"care": spectral_isotropy(restored), "baseline": spectral_isotropy(baseline),
-                              "truth": spectral_isotropy(gt)},
-    }
-
+MODE = Mode(
+    name="isotropic",
+    summary="anisotropic Z stack → isotropic stack (2D network on XZ/YZ slices)",
+    params=IsotropicParams,
+    geometry=isotropic_geometry,
+    procedure=Ref("care_bridge.runtime.procedures.isotropic", "restore_isotropic"),
+    network=UNET,
+    halo=UNET_HALO,
+    data=Ref("care_bridge.pipelines.isotropic", "make_isotropic_data"),
+    baseline=Ref("care_bridge.pipelines.isotropic", "isotropic_baseline"),
+    net_axes=("YX",),
+    loop_z=True,
+)

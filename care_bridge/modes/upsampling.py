@@ -1,83 +1,46 @@
-"""Axial upsampling (CARE, Weigert et al. 2018; CSBDeep ``UpsamplingCARE``): a 3D network restores a stack
-acquired with ``factor`` times fewer planes, trained on (nearly) isotropic stacks subsampled in Z.
-
-Stacks ``"ZYX"``; the restored stack has ``nz * factor`` planes, input plane ``k`` on output plane
-``k * factor`` (:mod:`care_bridge.models.upsampling`).
-"""
+"""Axial upsampling: a 3D network behind a fixed linear Z interpolation restores a stack sampled ``factor``
+times more coarsely along Z (the output has ``factor`` times the input's planes)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 
-import numpy as np
-
-from ..data import modes as datamodes
-from ..errors import CareBridgeError
-from ..models.config import CareConfig
-from .common import normalize_stack, train_mode
+from ..describe.model_info import ModeParams
+from .base import Mode, Ref, network_geometry_of
 
 
-def upsampling_config(*, factor: int, n_channels: int = 1, **fields) -> CareConfig:
-    """A 3D upsampling network configuration (``procedure = {"factor": f, "scale": [f, 1, 1]}``)."""
-    if not float(factor).is_integer() or factor < 1:
-        raise CareBridgeError(f"axial upsampling factor must be an integer >= 1, got {factor}")
-    f = int(factor)
-    return CareConfig.from_dict({"name": "care_upsampling", **fields, "mode": "upsampling", "axes": "ZYX",
-                                 "n_channel_in": n_channels, "n_channel_out": n_channels,
-                                 "procedure": {"factor": f, "scale": [f, 1, 1], "axis": "Z",
-                                               "input_plane_k_at_output_plane": "k * factor"}},
-                                source="upsampling settings")
+@dataclass(frozen=True)
+class UpsamplingParams(ModeParams):
+    """``factor``: integer Z upsampling; ``scale``: the bioimage.io output/input size factor per axis
+    (``[factor, 1, 1]``)."""
+
+    mode = "upsampling"
+    factor: int = 1
+    scale: tuple[float, ...] = ()
+    axis: str = "Z"
+    input_plane_k_at_output_plane: str = "k * factor"
+
+    def __post_init__(self) -> None:
+        if self.factor < 1:
+            raise ValueError(f"upsampling factor must be an integer >= 1, got {self.factor}")
+        if not self.scale:
+            object.__setattr__(self, "scale", (float(self.factor), 1.0, 1.0))
+        if tuple(self.scale) != (float(self.factor), 1.0, 1.0) or self.axis != "Z":
+            raise ValueError(f"upsampling scale must be [{self.factor}, 1, 1] along Z, got {list(self.scale)}")
+
+    def size_factors(self, ndim: int) -> tuple[float, ...]:
+        return tuple(float(v) for v in self.scale)
 
 
-def make_upsampling_data(stacks: Sequence[np.ndarray], *, factor: int, patch_shape: tuple[int, int, int],
-                         n_patches: int, seed: int = 0, axial_sigma_px: float = 0.0):
-    """Normalized pairs from isotropic ``"ZYX"`` stacks: ``X`` ``"SZYXC"`` with ``pz / factor`` planes,
-    ``Y`` ``"SZYXC"`` with ``pz`` planes (:func:`care_bridge.data.modes.axial_training_pairs`)."""
-    if not stacks:
-        raise CareBridgeError("give at least one isotropic stack")
-    rng = np.random.default_rng(seed)
-    per = [n_patches // len(stacks) + (i < n_patches % len(stacks)) for i in range(len(stacks))]
-    Xs, Ys = [], []
-    for s, n in zip(stacks, per):
-        if n == 0:
-            continue
-        s = np.asarray(s)
-        if s.ndim != 3:
-            raise CareBridgeError(f"upsampling training stacks must be 3D ZYX, got {s.ndim}D")
-        X, Y, _ = datamodes.axial_training_pairs(normalize_stack(s), factor=factor, patch_shape=patch_shape,
-                                                 n_patches=n, rng=rng, axial_sigma_px=axial_sigma_px)
-        Xs.append(X)
-        Ys.append(Y)
-    return np.concatenate(Xs), np.concatenate(Ys), {"axes": "SZYXC", "factor": int(factor)}
-
-
-def train_upsampling(stacks: Sequence[np.ndarray], out_dir: str | Path, *, factor: int,
-                     patch_shape: tuple[int, int, int] = (16, 32, 32), n_patches: int = 128, seed: int = 0,
-                     progress: bool = False, **fields):
-    """Make data from isotropic ``stacks`` and train an upsampling network into ``out_dir``."""
-    X, Y, _ = make_upsampling_data(stacks, factor=factor, patch_shape=patch_shape, n_patches=n_patches, seed=seed)
-    config = upsampling_config(factor=factor, seed=seed, **fields)
-    return train_mode(config, X, Y, out_dir, progress=progress,
-                      data_meta={"mode": "upsampling", "factor": int(factor), "n_patches": int(len(X))})
-
-
-def upsampling_baseline(stack_zyx: np.ndarray, factor: int) -> np.ndarray:
-    """Linear interpolation along Z onto the network's output grid (``nz * factor`` planes, plane ``k`` at
-    ``k * factor``, constant beyond the last plane)."""
-    x = np.asarray(stack_zyx, np.float32)
-    nz = x.shape[0]
-    t = np.arange(nz * int(factor)) / float(factor)
-    k = np.clip(np.floor(t).astype(int), 0, nz - 1)
-    k1 = np.clip(k + 1, 0, nz - 1)
-    w = (t - k).astype(np.float32)[:, None, None]
-    return (x[k] * (1 - w) + x[k1] * w).astype(np.float32)
-
-
-def evaluate_upsampling(restored: np.ndarray, baseline: np.ndarray, truth: np.ndarray) -> dict:
-    """SSIM / NRMSE of the network and of the baseline against the full-resolution ``truth``."""
-    from ..evaluate.metrics import nrmse, ssim
-
-    gt = np.asarray(truth)[: restored.shape[0]]
-    return {"ssim": {"care": ssim(restored, gt), "baseline": ssim(baseline, gt)},
-            "nrmse": {"care": nrmse(restored, gt), "baseline": nrmse(baseline, gt)}}
+MODE = Mode(
+    name="upsampling",
+    summary="Z stack → stack with factor times the planes (3D network)",
+    params=UpsamplingParams,
+    geometry=network_geometry_of,
+    procedure=Ref("care_bridge.runtime.procedures.network", "restore_network"),
+    network=Ref("care_bridge.models.upsampling", "build_upsampling_net"),
+    halo=Ref("care_bridge.models.receptive_field", "network_halo"),
+    data=Ref("care_bridge.pipelines.upsampling", "make_upsampling_data"),
+    baseline=Ref("care_bridge.pipelines.upsampling", "upsampling_baseline"),
+    net_axes=("ZYX",),
+)

@@ -1,48 +1,36 @@
-"""The runtime: load a bundle or a model folder and restore images with it.
+"""The runtime: load a bioimage.io bundle and restore images with it.
 
     >>> from care_bridge import runtime
-    >>> r = runtime.load("model.zip")                 # or an unpacked bundle folder, or a model folder
+    >>> r = runtime.load("model.zip")                 # or an unpacked bundle folder
     >>> res = r.restore(image, axes="ZYX")            # Restoration(image, axes, scale, engine, n_tiles)
 
-Importing this package does not import TensorFlow.
+The runtime imports no TensorFlow (the TF engine loads it when chosen), no training and no data-generation
+code. Care_bridge model folders (Keras) are loaded by the front ends' :func:`care_bridge.frontend.load_restorer`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..describe import ModelInfo, Restoration
 from ..errors import CareBridgeError
-from .info import ModelInfo, info_from_config
-from .restore import Restoration, Restorer
+from .restorer import Restorer
 
-__all__ = ["ModelInfo", "Restoration", "Restorer", "info_from_config", "load"]
+__all__ = ["ModelInfo", "Restoration", "Restorer", "load"]
 
 
 def load(source: str | Path, *, engine: str | None = "auto") -> Restorer:
-    """Load ``source``: a bioimage.io bundle (``.zip`` or unpacked folder with ``rdf.yaml``) or a care_bridge
-    model folder (``config.yaml`` + weights). ``engine``: ``auto`` (fastest available here), ``onnxruntime``,
-    ``tensorflow``; model folders always run in Keras."""
-    p = Path(source)
-    if not p.exists():
-        raise CareBridgeError(f"{p} does not exist; give a bundle (.zip) or a model folder")
-    if p.is_dir() and (p / "config.yaml").is_file() and not (p / "rdf.yaml").is_file():
-        return _load_model_folder(p, engine)
+    """Load a bioimage.io bundle (``.zip`` or unpacked folder with ``rdf.yaml``); ``engine``: ``auto``
+    (fastest available here), ``onnxruntime`` or ``tensorflow``."""
     from ..bundle import open_bundle
     from .engines import choose_engine, make_engine
 
+    p = Path(source)
+    if not p.exists():
+        raise CareBridgeError(f"{p} does not exist; give a bundle (.zip or unpacked folder)")
+    if p.is_dir() and (p / "config.yaml").is_file() and not (p / "rdf.yaml").is_file():
+        raise CareBridgeError(f"{p} is a care_bridge model folder, not a bundle; use care_bridge.frontend."
+                              "load_restorer, `care-bridge predict --model`, or export it first")
     bundle = open_bundle(p)
     name = choose_engine(engine, bundle.formats)
     return Restorer(bundle.info, make_engine(name, bundle.formats, bundle.info), source=str(p))
-
-
-def _load_model_folder(p: Path, engine: str | None) -> Restorer:
-    if engine not in (None, "auto", "keras"):
-        raise CareBridgeError(
-            f"a model folder runs in Keras; engine {engine!r} needs a bundle (care-bridge export {p} --out m.zip)"
-        )
-    from ..models import load_model
-    from .engines import KerasEngine
-
-    config, model = load_model(p)
-    info = info_from_config(config)
-    return Restorer(info, KerasEngine(model, info), source=str(p))

@@ -3,7 +3,9 @@
 An engine runs the bare network on a float32 batch with axes ``"S" + info.axes + "C"`` and returns one float32
 array per declared output in the same layout (``"S" + output spatial axes + "C"``). It transposes to and from
 the tensor layout the weights declare (``info.input_layout`` / ``info.output_layout``, bioimage.io axis ids).
-ONNX Runtime is always available; TensorFlow SavedModel and Keras need the ``train`` extra.
+ONNX Runtime is always available; a TensorFlow SavedModel needs the ``train`` extra. Frameworks are imported
+when an engine is made, never when this module is. (The in-memory Keras engine of model folders lives on the
+training side: :mod:`care_bridge.models.keras_engine`.)
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import BundleError, CareBridgeError
-from .info import ModelInfo
+from ..describe import ModelInfo
+from ..framework_env import configure_onnxruntime, configure_tensorflow
 
-ENGINE_NAMES = ("onnxruntime", "tensorflow", "keras")
+ENGINE_NAMES = ("onnxruntime", "tensorflow")
 # Measured on the 2-core CPU machines of this project (benchmarks/predict_throughput.py, CARE default 2D net,
 # 2048x2048, automatic tiles): onnxruntime 0.50 MVox/s, TF SavedModel 0.31 MVox/s (TF runs without oneDNN for
 # reproducibility, see _import_tf; untiled it reaches 0.39). onnxruntime also starts in a fraction of TF's import
 # time and is always installed. The default engine is the first of this order the bundle and installation allow.
-PREFERENCE_CPU = ("onnxruntime", "tensorflow", "keras")
+PREFERENCE_CPU = ("onnxruntime", "tensorflow")
 
 
 class Engine(Protocol):
@@ -63,6 +66,7 @@ class OnnxEngine(_LayoutMixin):
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, info: ModelInfo, *, threads: int | None = None):
+        configure_onnxruntime()
         import onnxruntime as ort
 
         self.info = info
@@ -115,30 +119,8 @@ class TFSavedModelEngine(_LayoutMixin):
         return [self._from_net(v.numpy()) for v in vals]
 
 
-class KerasEngine:
-    """An in-memory Keras model (model folders and training); outputs split per declared tensor."""
-
-    name = "keras"
-
-    def __init__(self, model, info: ModelInfo):
-        self.model = model
-        self.info = info
-
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
-        y = self.model(x, training=False)
-        y = [np.asarray(t, dtype=np.float32) for t in (y if isinstance(y, (list, tuple)) else [y])]
-        if len(y) == 1 and self.info.probabilistic:
-            n = self.info.n_channel_out
-            return [y[0][..., :n], y[0][..., n:]]
-        return y
-
-
 def _import_tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # oneDNN's convolutions in TF are not bit-reproducible from one process to another (measured: 1-ulp
-    # differences in ~0.2% of pixels for the same input and weights), which would break the promise that a
-    # bundle gives the same bits everywhere. Eigen's kernels are. Only effective if TF is not imported yet.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    configure_tensorflow(bit_reproducible=True)  # only effective if TF is not imported yet
     try:
         import tensorflow as tf
     except ImportError as e:

@@ -12,8 +12,9 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ..framework_env import configure_tensorflow  # noqa: E402
+
+configure_tensorflow()
 
 import numpy as np  # noqa: E402
 

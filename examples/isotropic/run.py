@@ -5,9 +5,9 @@ spectral isotropy. Usage: python examples/isotropic/run.py [OUT_DIR]"""
 import sys
 from pathlib import Path
 
-from care_bridge import runtime
-from care_bridge.modes import isotropic as iso
-from care_bridge.modes.figures import save_panels
+from care_bridge.frontend import load_restorer
+from care_bridge.pipelines import isotropic as iso
+from care_bridge.pipelines.figures import save_panels
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "examples/out/isotropic")
 F, SIGMA_Z = 4, 3.0
@@ -15,7 +15,7 @@ gt = iso.synthetic_isotropic_volume((64, 64, 64), seed=1)
 aniso = iso.simulate_anisotropic(gt, factor=F, sigma_z_px=SIGMA_Z, photons=200, seed=2)
 iso.train_isotropic(aniso, "ZYX", out / "model", factor=F, psf=iso.axial_kernel(SIGMA_Z), patch_shape=(32, 32),
                     n_patches=256, epochs=15, steps_per_epoch=25, batch_size=8, unet_n_first=16, progress=True)
-restored = runtime.load(out / "model").restore(aniso, "ZYX").image
+restored = load_restorer(out / "model").restore(aniso, "ZYX").image
 base = iso.isotropic_baseline(aniso, F)
 m = iso.evaluate_isotropic(restored, base, gt)
 print(m)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from care_bridge import runtime
+from care_bridge.frontend import load_restorer
 from care_bridge.data.modes import projection_training_pairs
-from care_bridge.modes import projection as pr
-from care_bridge.modes.figures import save_panels
+from care_bridge.pipelines import projection as pr
+from care_bridge.pipelines.figures import save_panels
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "examples/out/projection")
 SHAPE = (16, 64, 64)
@@ -17,7 +17,7 @@ pr.train_projection(48, SHAPE, out / "model", photons=5, epochs=10, steps_per_ep
                     unet_n_first=16, progress=True)
 X, Y, _ = projection_training_pairs(1, (16, 128, 128), photons=5, rng=np.random.default_rng(99))
 stack, truth = X[0, ..., 0], Y[0, ..., 0]
-restored = runtime.load(out / "model").restore(stack, "ZYX").image
+restored = load_restorer(out / "model").restore(stack, "ZYX").image
 base = pr.projection_baseline(stack)
 m = pr.evaluate_projection(restored, base, truth)
 print(m)

@@ -5,9 +5,9 @@ Usage: python examples/tubules/run.py [OUT_DIR]"""
 import sys
 from pathlib import Path
 
-from care_bridge import runtime
-from care_bridge.modes import subdiffraction as sd
-from care_bridge.modes.figures import save_panels
+from care_bridge.frontend import load_restorer
+from care_bridge.pipelines import subdiffraction as sd
+from care_bridge.pipelines.figures import save_panels
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "examples/out/tubules")
 PH = 20.0
@@ -15,7 +15,7 @@ sd.train_subdiffraction("tubules", out / "model", n_images=8, shape=(128, 128), 
                         n_patches=128, epochs=20, steps_per_epoch=25, batch_size=8, unet_n_first=16, progress=True)
 truth, cols = sd.line_pair_truth((64, 96), separation_px=5)
 raw = sd.acquire_test_image(truth, photons=PH, seed=5)
-care = runtime.load(out / "model").restore(raw, "YX").image
+care = load_restorer(out / "model").restore(raw, "YX").image
 rl = sd.richardson_lucy(raw)
 ms = {k: sd.resolution_metrics(v, cols) for k, v in (("raw", raw), ("rl", rl), ("care", care), ("gt", truth))}
 print(ms)

@@ -5,9 +5,9 @@ Usage: python examples/upsampling/run.py [OUT_DIR]"""
 import sys
 from pathlib import Path
 
-from care_bridge import runtime
-from care_bridge.modes import isotropic as iso, upsampling as up
-from care_bridge.modes.figures import save_panels
+from care_bridge.frontend import load_restorer
+from care_bridge.pipelines import isotropic as iso, upsampling as up
+from care_bridge.pipelines.figures import save_panels
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "examples/out/upsampling")
 F = 4
@@ -16,7 +16,7 @@ up.train_upsampling(stacks, out / "model", factor=F, patch_shape=(16, 32, 32), n
                     steps_per_epoch=25, batch_size=4, unet_n_first=16, progress=True)
 gt = iso.synthetic_isotropic_volume((32, 64, 64), seed=9)
 x = gt[::F]
-restored = runtime.load(out / "model").restore(x, "ZYX").image
+restored = load_restorer(out / "model").restore(x, "ZYX").image
 base = up.upsampling_baseline(x, F)
 m = up.evaluate_upsampling(restored, base, gt)
 print(m)

@@ -180,8 +180,11 @@ class CareRestorer:
     suffix = knext.StringParameter("Name suffix", "Appended to each input file name, e.g. '_care'.",
                                    default_value="")
     engine = _engine_parameter()
-    n_tiles = knext.StringParameter("Tiles", "'auto', or tiles per spatial axis such as '2,2' or '1,2,2'.",
+    n_tiles = knext.StringParameter("Tiles", "'auto', 'none', one number spread over Y and X ('4' = 2x2), or "
+                                    "tiles per spatial axis such as '2,2' or '1,2,2'.",
                                     default_value="auto")
+    memory_budget = knext.StringParameter("Memory budget", "Working memory per tile when Tiles is 'auto', e.g. "
+                                          "'512M' or '2G'; empty: 1G.", default_value="", is_advanced=True)
     axes = knext.StringParameter("Axes", "Axes of the images (e.g. 'ZYX'); empty: as the TIFF declares.",
                                  default_value="", is_advanced=True)
     overwrite = knext.BoolParameter("Overwrite", "Replace outputs this node wrote in an earlier run.",
@@ -191,9 +194,9 @@ class CareRestorer:
 
     def _options(self, column: str) -> logic.RestoreOptions:
         try:
-            return logic.RestoreOptions(
-                image_column=column, axes=self.axes.strip().upper() or None, n_tiles=logic.parse_n_tiles(self.n_tiles),
-                suffix=self.suffix, overwrite=self.overwrite, fail_on_error=self.fail_on_error)
+            return logic.RestoreOptions.from_settings(
+                image_column=column, fail_on_error=self.fail_on_error, axes=self.axes, n_tiles=self.n_tiles,
+                memory_budget=self.memory_budget, suffix=self.suffix, overwrite=self.overwrite)
         except CareBridgeError as e:
             raise knext.InvalidParametersError(str(e)) from None
 

@@ -29,7 +29,7 @@ def model_2d(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bundle_2d(model_2d, tmp_path_factory) -> Path:
     """2D bundle exported with the real bioimageio.core.test_model for all three weight formats."""
-    from care_bridge.bundle import export_bundle
+    from care_bridge.export import export_bundle
 
     out = tmp_path_factory.mktemp("b2d") / "tiny2d.zip"
     validation = {"dataset": "held-out synthetic pairs", "n_images": 4,
@@ -47,7 +47,7 @@ def model_prob(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def bundle_prob(model_prob, tmp_path_factory) -> Path:
-    from care_bridge.bundle import export_bundle
+    from care_bridge.export import export_bundle
 
     return export_bundle(model_prob, tmp_path_factory.mktemp("bprob") / "prob.zip")
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from care_bridge.bundle import open_bundle
-from care_bridge.bundle.csbdeep_import import import_csbdeep
+from care_bridge.models.config import CareConfig
+from care_bridge.export.csbdeep_import import import_csbdeep
 from care_bridge.errors import BundleError, CareBridgeError
 from care_bridge.models import load_model
 from care_bridge.normalize import apply_denormalization, apply_normalization, percentile_stats
@@ -53,7 +54,7 @@ def test_imported_bundle_predicts_like_csbdeep(tmp_path: Path):
     with open_bundle(out) as b:
         assert b.rdf["config"]["care_bridge"]["eps"] == pytest.approx(1e-20)
         engine = make_engine("onnxruntime", b.formats, b.info)
-        y = _predict_like_csbdeep(lambda t: engine.run(t)[0], x, b.config)
+        y = _predict_like_csbdeep(lambda t: engine.run(t)[0], x, CareConfig.from_dict(b.care_bridge["network"]))
     np.testing.assert_allclose(y, expected, rtol=0, atol=1e-6 * float(np.abs(expected).max()))
 
 

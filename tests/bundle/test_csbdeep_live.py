@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from care_bridge import runtime
-from care_bridge.bundle.csbdeep_import import import_csbdeep
+from care_bridge.export.csbdeep_import import import_csbdeep
 
 SCRIPT = Path(__file__).parent / "data" / "make_csbdeep_fixtures.py"
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from bundle_helpers import PROVENANCE, read_rdf
 
-from care_bridge.bundle import export_bundle, open_bundle
+from care_bridge.bundle import open_bundle
+from care_bridge.export import export_bundle
 from care_bridge.errors import BundleError, CareBridgeError
 from care_bridge.models import CareConfig, halo, load_model
 
@@ -152,7 +153,7 @@ def test_existing_output_is_refused_unless_overwrite(model_2d: Path, tmp_path: P
 
 
 def test_a_weight_format_off_by_more_than_tolerance_is_refused(model_2d: Path, tmp_path: Path, monkeypatch):
-    from care_bridge.bundle import weights as W
+    from care_bridge.export import weights as W
 
     real = W.write_onnx
 
@@ -171,8 +172,8 @@ def test_a_weight_format_off_by_more_than_tolerance_is_refused(model_2d: Path, t
 
 
 def test_a_failing_bioimageio_core_test_refuses_the_bundle(model_2d: Path, tmp_path: Path, monkeypatch):
-    from care_bridge.bundle import export as E
-    from care_bridge.bundle.core_test import CoreTestResult
+    from care_bridge.export import write as E
+    from care_bridge.export.core_test import CoreTestResult
 
     def fake(source, fmt):
         return CoreTestResult(fmt, fmt != "tensorflow_saved_model_bundle", "Output 'output' disagrees")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from care_bridge.bundle import open_bundle
-from care_bridge.bundle.rdf_parse import care_model_info
+from care_bridge.models.info import info_from_config
 from care_bridge.errors import BundleError
 from care_bridge.models import CareConfig, halo
 
@@ -78,12 +78,12 @@ def make_third_party_bundle(folder: Path, *, pre=None, post=None, edit=None) -> 
 def test_care_bundle_info_equals_the_model_folder_info(bundle_2d: Path, model_2d: Path):
     cfg = CareConfig.load(model_2d)
     with open_bundle(bundle_2d) as b:
-        expected = care_model_info(cfg, description=b.rdf["description"])
+        expected = info_from_config(cfg, description=b.rdf["description"])
         assert b.info == expected
         assert b.info.halo == halo(cfg) and b.info.step == cfg.step
         assert b.info.pixel_size == {"Y": 0.1, "X": 0.1}
         assert b.info.denormalize == "input_percentiles"
-        assert b.config == cfg
+        assert CareConfig.from_dict(b.care_bridge["network"]) == cfg  # kept for retraining; the runtime never parses it
         assert set(b.formats) == {"keras_v3", "onnx", "tensorflow_saved_model_bundle"}
         assert (b.formats["tensorflow_saved_model_bundle"] / "saved_model.pb").is_file()
         assert b.test_inputs[0].shape == b.test_outputs[0].shape == (1, 64, 64, 1)

@@ -9,9 +9,10 @@ from pathlib import Path
 from bundle_helpers import rewrite_zip, set_sha
 from test_open import make_third_party_bundle
 
-from care_bridge.bundle import export_bundle, inspect_bundle, validate_bundle
+from care_bridge.bundle import inspect_bundle
+from care_bridge.export import export_bundle, validate_bundle
 from care_bridge.bundle.inspect import render_inspection
-from care_bridge.bundle.validate import render_report
+from care_bridge.export.validate import render_report
 
 
 def test_good_bundle_passes_every_check_including_bioimageio_core(bundle_2d: Path):

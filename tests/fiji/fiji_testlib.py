@@ -34,17 +34,17 @@ class Run:
         raise AssertionError(f"no line starting with {prefix!r} in output:\n{self.out}\n{self.err}")
 
 
-def run_cmd(cmd: list[str], tmp: Path, env_extra: dict | None = None) -> Run:
+def run_cmd(cmd: list[str], tmp: Path, env_extra: dict | None = None, *, timeout: float = TIMEOUT) -> Run:
     """Run ``cmd`` under xvfb-run in its own process group; on timeout the whole group (Xvfb, java) is killed."""
     env = dict(os.environ, TMPDIR=str(tmp), KERAS_BACKEND="tensorflow", **(env_extra or {}))
     p = subprocess.Popen(["xvfb-run", "-a", *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=env, cwd=REPO, start_new_session=True)
     try:
-        out, err = p.communicate(timeout=TIMEOUT)
+        out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         out, err = p.communicate()
-        raise AssertionError(f"timed out after {TIMEOUT} s (a modal ImageJ dialog?): {cmd}\n{out}\n{err}") from None
+        raise AssertionError(f"timed out after {timeout} s (a modal ImageJ dialog?): {cmd}\n{out}\n{err}") from None
     return Run(p.returncode, out, err)
 
 

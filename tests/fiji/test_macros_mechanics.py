@@ -1,6 +1,11 @@
-"""The macros in a real ImageJ 1.x, both ways, with a stand-in runtime (y = 2x + 1): options, results,
-calibration, cleanup and every bad-input message. Bit-identity with the real runtime: test_identity.py."""
+"""The macros in a real ImageJ 1.x, both ways (hosted: Python runs ImageJ; standalone: ImageJ runs the real
+``care-bridge`` command line), with real tiny ONNX bundles: results equal the CLI's, calibration, titles, Info,
+cleanup, the folder job and the model description are the same on both paths, and every bad input stops with
+one message and leaves the user's images alone. Regressions of issue 9: ``n_tiles=[2 2]`` standalone, the
+folder macro writing through the runtime's atomic writer, Model Info opening bundles safely with the same text
+on both paths, isotropic calibration."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,71 +16,88 @@ from fiji_testlib import HELPERS, MACROS, leftovers, restore_args, write_tiff
 from care_bridge.io import read_image
 
 DRIVER = HELPERS / "restore_file.ijm"
+CLI = Path(sys.executable).with_name("care-bridge")
 
 
-@pytest.fixture
-def fake_cli(tmp_path) -> Path:
-    """An executable stand-in for care-bridge that runs helpers/fake_care_bridge.py with this Python."""
-    p = tmp_path / "bin" / "care-bridge"
-    p.parent.mkdir()
-    script = HELPERS / "fake_care_bridge.py"
-    p.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
-    p.chmod(0o755)
-    return p
+@pytest.fixture(scope="module")
+def broken_bundle(tmp_path_factory) -> Path:
+    from onnx_bundles import write_bundle
+
+    return write_bundle("2d", tmp_path_factory.mktemp("broken"), corrupt_weights=True, name="broken_model")
 
 
 @pytest.fixture
 def images(tmp_path) -> dict[str, Path]:
     rng = np.random.default_rng(1)
     d = {
-        "zcyx": write_tiff(tmp_path / "hyper.tif", rng.integers(0, 4000, (3, 2, 24, 20), dtype=np.uint16), "ZCYX",
-                           spacing=0.5),
+        "zyx": write_tiff(tmp_path / "stack.tif", rng.integers(0, 4000, (6, 24, 20), dtype=np.uint16), "ZYX",
+                          spacing=0.5),
         "yx8": write_tiff(tmp_path / "plane.tif", rng.integers(0, 255, (24, 20), dtype=np.uint8), "YX"),
         "rgb": tmp_path / "rgb.tif",
     }
     import tifffile
 
     tifffile.imwrite(d["rgb"], rng.integers(0, 255, (16, 16, 3), dtype=np.uint8), photometric="rgb")
-    (tmp_path / "fake_prob_model.zip").write_bytes(b"PK")
-    (tmp_path / "fake_model.zip").write_bytes(b"PK")
-    (tmp_path / "broken_model.zip").write_bytes(b"PK")
     return d
 
 
-def _check_result(out: Path, src: Path):
-    a, _ = read_image(src)
-    b, meta = read_image(out)
-    assert b.dtype == np.float32 and np.array_equal(b, a.astype(np.float32) * 2 + 1)
-    return meta
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    r = subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=120)
+    assert r.returncode in (0, 1), r.stderr
+    return r
+
+
+def _same_pixels(a: Path, b: Path) -> None:
+    x, y = read_image(a)[0], read_image(b)[0]
+    assert x.dtype == y.dtype == np.float32 and np.array_equal(x.view(np.uint32), y.view(np.uint32))
+
+
+def _run(way, macro, args, run_hosted, run_standalone):
+    if way == "hosted":
+        return run_hosted(macro, args), run_hosted.tmpdir
+    return run_standalone(macro, args + f" cli=[{CLI}]"), run_standalone.tmpdir
 
 
 @pytest.mark.parametrize("way", ["hosted", "standalone"])
-def test_restore_keeps_calibration_info_and_input(way, images, tmp_path, fake_cli, run_hosted, run_standalone):
+def test_restore_keeps_calibration_info_and_input(way, images, onnx_bundle, tmp_path, run_hosted, run_standalone):
     out = tmp_path / "out.tif"
-    kw = dict(bundle=tmp_path / "fake_prob_model.zip", out=out)
-    if way == "hosted":
-        r = run_hosted(DRIVER, restore_args(**{"in": images["zcyx"]}, **kw), fake=True)
-        tmpdir = run_hosted.tmpdir
-    else:
-        r = run_standalone(DRIVER, restore_args(**{"in": images["zcyx"]}, cli=fake_cli, **kw))
-        tmpdir = run_standalone.tmpdir
+    args = restore_args(**{"in": images["zyx"]}, bundle=onnx_bundle("3d"), out=out, n_tiles="1 2 2")  # typed as n_tiles=[1 2 2]
+    r, tmpdir = _run(way, DRIVER, args, run_hosted, run_standalone)
     assert r.rc == 0, r.out + r.err
-    meta = _check_result(out, images["zcyx"])
-    assert meta.axes == "ZCYX" and meta.pixel_size == pytest.approx({"X": 0.1, "Y": 0.1, "Z": 0.5})
-    assert "title=[hyper-CARE]" in r.line("RESULT") and "info=[test info]" in r.line("RESULT")
-    assert r.line("INPUT") == "INPUT title=[hyper.tif] images_before=1 images_after=3"
-    scale, _ = read_image(tmp_path / "out_scale.tif")
-    assert np.all(scale == 0.5)
+    _cli("predict", "--bundle", onnx_bundle("3d"), "--input", images["zyx"], "--output", tmp_path / "cli.tif")
+    _same_pixels(out, tmp_path / "cli.tif")
+    _, meta = read_image(out)
+    assert meta.axes == "ZYX" and meta.pixel_size == pytest.approx({"X": 0.1, "Y": 0.1, "Z": 0.5})
+    assert "title=[stack-CARE]" in r.line("RESULT") and "info=[test info]" in r.line("RESULT")
+    assert r.line("INPUT") == "INPUT title=[stack.tif] images_before=1 images_after=2"
     assert leftovers(tmpdir) == []
 
 
-def test_hosted_8bit_plane(images, tmp_path, run_hosted):
-    out = tmp_path / "o.tif"
-    r = run_hosted(DRIVER, restore_args(**{"in": images["yx8"]}, bundle=tmp_path / "fake_model.zip", out=out),
-                   fake=True)
+@pytest.mark.parametrize("way", ["hosted", "standalone"])
+def test_isotropic_calibration_is_the_step_over_the_factor(way, onnx_bundle, tmp_path, run_hosted, run_standalone):
+    """Regression: with 0.8 µm Z steps, ×4 gave 0.8 (CLI, KNIME) and 0.218 (Fiji); input plane k lands on
+    output plane 4k, so the spacing is 0.2 µm — on every path."""
+    src = write_tiff(tmp_path / "aniso.tif", np.random.default_rng(2).integers(0, 999, (5, 24, 28), dtype=np.uint16),
+                     "ZYX", spacing=0.8)
+    args = restore_args(**{"in": src}, bundle=onnx_bundle("isotropic"), out=tmp_path / "iso.tif")
+    r, _ = _run(way, DRIVER, args, run_hosted, run_standalone)
     assert r.rc == 0, r.out + r.err
-    _check_result(out, images["yx8"])
-    assert not (tmp_path / "o_scale.tif").exists()
+    arr, meta = read_image(tmp_path / "iso.tif")
+    assert arr.shape == (17, 24, 28)
+    assert meta.pixel_size == pytest.approx({"X": 0.1, "Y": 0.1, "Z": 0.2})
+
+
+@pytest.mark.parametrize("way", ["hosted", "standalone"])
+def test_probabilistic_bundle_gives_a_scale_image(way, images, onnx_bundle, tmp_path, run_hosted, run_standalone):
+    out = tmp_path / "o.tif"
+    r, _ = _run(way, DRIVER, restore_args(**{"in": images["yx8"]}, bundle=onnx_bundle("2d_probabilistic"), out=out),
+                run_hosted, run_standalone)
+    assert r.rc == 0, r.out + r.err
+    assert r.line("SCALE") == "SCALE title=[plane-CARE-scale]"
+    _cli("predict", "--bundle", onnx_bundle("2d_probabilistic"), "--input", images["yx8"], "--output",
+         tmp_path / "cli.tif")
+    _same_pixels(out, tmp_path / "cli.tif")
+    _same_pixels(tmp_path / "o_scale.tif", tmp_path / "cli_scale.tif")
 
 
 @pytest.mark.parametrize("way", ["hosted", "standalone"])
@@ -83,21 +105,20 @@ def test_hosted_8bit_plane(images, tmp_path, run_hosted):
     ("no_image", "no image is open; open an image first"),
     ("missing_bundle", "does not exist; check the path"),
     ("rgb", "is an RGB image; convert it first"),
-    ("runtime_failure", None),
+    ("stack_on_2d_model", "this is a 2D model (YX) and the image has a Z axis"),
+    ("bad_tiles", "n_tiles='two' is not understood"),
+    ("broken_weights", "onnx weights model.onnx cannot be loaded"),
 ])
-def test_bad_input_stops_with_a_message_and_leaves_images_alone(way, case, message, images, tmp_path, fake_cli,
-                                                                 run_hosted, run_standalone):
-    src = images["rgb"] if case == "rgb" else images["zcyx"]
-    bundle = {"missing_bundle": tmp_path / "nope.zip", "runtime_failure": tmp_path / "broken_model.zip"}.get(
-        case, tmp_path / "fake_model.zip")
-    args = restore_args(**{"in": src}, bundle=bundle, out=tmp_path / "out.tif", no_image="1" if case == "no_image" else "")
-    if way == "hosted":
-        r, tmpdir = run_hosted(DRIVER, args, fake=True), run_hosted.tmpdir
-    else:
-        r, tmpdir = run_standalone(DRIVER, args + f" cli=[{fake_cli}]"), run_standalone.tmpdir
-    if message is None:  # the runtime itself fails: hosted = internal error, standalone = the CLI's message
-        message = "simulated crash inside the runtime" if way == "hosted" else "bundle is broken; re-export it"
-    assert f"CARE Restore: " in r.out and message in r.out, r.out + r.err
+def test_bad_input_stops_with_a_message_and_leaves_images_alone(way, case, message, images, onnx_bundle,
+                                                                 broken_bundle, tmp_path, run_hosted, run_standalone):
+    src = {"rgb": images["rgb"], "stack_on_2d_model": images["zyx"]}.get(case, images["yx8"])
+    bundle = {"missing_bundle": tmp_path / "nope.zip", "broken_weights": broken_bundle}.get(case, onnx_bundle("2d"))
+    if case == "missing_bundle":
+        message = "does not exist"
+    args = restore_args(**{"in": src}, bundle=bundle, out=tmp_path / "out.tif",
+                        n_tiles="two" if case == "bad_tiles" else "auto", no_image="1" if case == "no_image" else "")
+    r, tmpdir = _run(way, DRIVER, args, run_hosted, run_standalone)
+    assert "CARE Restore: " in r.out and message in r.out, r.out + r.err
     assert r.line("REPLY") == "REPLY [aborted]"
     images_before = 0 if case == "no_image" else 1
     assert f"images_before={images_before} images_after={images_before}" in r.out
@@ -105,8 +126,8 @@ def test_bad_input_stops_with_a_message_and_leaves_images_alone(way, case, messa
     assert leftovers(tmpdir) == []
 
 
-def test_missing_cli_names_the_fix_and_cleans_up(images, tmp_path, run_standalone):
-    args = restore_args(**{"in": images["zcyx"]}, bundle=tmp_path / "fake_model.zip", out=tmp_path / "o.tif",
+def test_missing_cli_names_the_fix_and_cleans_up(images, onnx_bundle, tmp_path, run_standalone):
+    args = restore_args(**{"in": images["yx8"]}, bundle=onnx_bundle("2d"), out=tmp_path / "o.tif",
                         cli=tmp_path / "no" / "care-bridge")
     r = run_standalone(DRIVER, args)
     assert "care-bridge command line was not found" in r.out and "cli=[/path/to/care-bridge]" in r.out, r.out
@@ -114,44 +135,68 @@ def test_missing_cli_names_the_fix_and_cleans_up(images, tmp_path, run_standalon
     assert leftovers(run_standalone.tmpdir) == []
 
 
-def test_cli_path_is_remembered_in_preferences(images, tmp_path, fake_cli, run_standalone):
+def test_cli_path_is_remembered_in_preferences(images, onnx_bundle, tmp_path, run_standalone):
     macro = tmp_path / "twice.ijm"
-    first = f"cli=[{fake_cli}]"
+    b = onnx_bundle("2d")
     macro.write_text(
         f'open("{images["yx8"]}");\n'
-        f'r1 = runMacro("{MACROS / "CARE_Restore.ijm"}", "bundle=[{tmp_path / "fake_model.zip"}] via=[standalone] {first}");\n'
-        f'r2 = runMacro("{MACROS / "CARE_Restore.ijm"}", "bundle=[{tmp_path / "fake_model.zip"}] via=[standalone]");\n'
+        f'r1 = runMacro("{MACROS / "CARE_Restore.ijm"}", "bundle=[{b}] via=[standalone] cli=[{CLI}]");\n'
+        f'r2 = runMacro("{MACROS / "CARE_Restore.ijm"}", "bundle=[{b}] via=[standalone]");\n'
         'print("R1 " + r1); print("R2 " + r2); print("PREF " + call("ij.Prefs.get", "care_bridge.cli", "unset"));\n'
     )
     r = run_standalone(macro)
     assert r.line("R1").startswith("R1 image=") and r.line("R2").startswith("R2 image="), r.out
-    assert r.line("PREF") == f"PREF {fake_cli}"
+    assert r.line("PREF") == f"PREF {CLI}"
 
 
 @pytest.mark.parametrize("way", ["hosted", "standalone"])
-def test_folder_restores_every_tiff_and_skips_failures(way, tmp_path, fake_cli, run_hosted, run_standalone):
+def test_folder_macro_is_the_clis_folder_job(way, onnx_bundle, tmp_path, run_hosted, run_standalone):
+    """Regression: CARE Restore Folder re-saved results through ImageJ's saveAs; now both paths run the same
+    folder job as `care-bridge predict DIR` (same names, same bytes, atomic writes), a bad file is skipped."""
     src = tmp_path / "in"
     src.mkdir()
     rng = np.random.default_rng(2)
     for i in range(2):
-        write_tiff(src / f"img{i}.tif", rng.integers(0, 999, (12, 10), dtype=np.uint16), "YX")
+        write_tiff(src / f"img{i}.tif", rng.integers(0, 999, (20, 24), dtype=np.uint16), "YX")
     (src / "corrupt.tif").write_bytes(b"not a tiff")
     (src / "notes.txt").write_text("skip me")
+    bundle = onnx_bundle("2d_probabilistic")
+    ref = _cli("predict", "--bundle", bundle, "--input", src, "--output", tmp_path / "cli", "--suffix=-CARE")
+    assert "corrupt.tif" in ref.stderr
     dst = tmp_path / "out"
-    args = f"input=[{src}] output=[{dst}] bundle=[{tmp_path / 'fake_model.zip'}]"
-    (tmp_path / "fake_model.zip").write_bytes(b"PK")
-    macro = MACROS / "CARE_Restore_Folder.ijm"
-    r = run_hosted(macro, args, fake=True) if way == "hosted" else run_standalone(macro, args + f" cli=[{fake_cli}]")
+    args = f"input=[{src}] output=[{dst}] bundle=[{bundle}] suffix=[-CARE] n_tiles=[2 2]"
+    r, _ = _run(way, MACROS / "CARE_Restore_Folder.ijm", args, run_hosted, run_standalone)
     assert "FAILED corrupt.tif" in r.out, r.out + r.err
-    assert "restored=2 failed=1 skipped_not_tiff=1" in r.out
-    assert sorted(p.name for p in dst.iterdir()) == ["img0-CARE.tif", "img1-CARE.tif"]
-    _check_result(dst / "img1-CARE.tif", src / "img1.tif")
+    assert "restored=2 failed=1" in r.out
+    want = sorted(p.name for p in (tmp_path / "cli").iterdir())
+    assert want == ["img0-CARE.tif", "img0-CARE_scale.tif", "img1-CARE.tif", "img1-CARE_scale.tif"]
+    assert sorted(p.name for p in dst.iterdir()) == want  # nothing half-written, no temporary files
+    for name in want:
+        assert (dst / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
 
 
-def test_model_info_hosted(tmp_path, run_hosted):
-    (tmp_path / "fake_prob_model.zip").write_bytes(b"PK")
-    r = run_hosted(MACROS / "CARE_Model_Info.ijm", f"bundle=[{tmp_path / 'fake_prob_model.zip'}]", fake=True)
-    assert r.rc == 0 and "network axes: YX" in r.out and "probabilistic: yes" in r.out, r.out + r.err
+@pytest.mark.parametrize("way", ["hosted", "standalone"])
+def test_model_info_is_the_inspect_text_on_both_paths(way, onnx_bundle, tmp_path, run_hosted, run_standalone):
+    bundle = onnx_bundle("2d_probabilistic")
+    r, _ = _run(way, MACROS / "CARE_Model_Info.ijm", f"bundle=[{bundle}] via=[{way}]", run_hosted, run_standalone)
+    assert r.rc == 0, r.out + r.err
+    inspect = _cli("inspect", bundle).stdout.strip()
+    assert "probabilistic" in inspect and "axes          : YX" in inspect
+    assert inspect in r.out, r.out
+
+
+@pytest.mark.parametrize("way", ["hosted", "standalone"])
+def test_model_info_refuses_a_tampered_bundle(way, onnx_bundle, tmp_path, run_hosted, run_standalone):
+    """Regression: the hosted path opened the zip by hand, bypassing open_bundle's checks."""
+    import zipfile
+
+    bad = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(onnx_bundle("2d")) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            zout.writestr(item, data + b"x" if item.filename == "model.onnx" else data)
+    r, _ = _run(way, MACROS / "CARE_Model_Info.ijm", f"bundle=[{bad}] via=[{way}]", run_hosted, run_standalone)
+    assert "CARE Model Info:" in r.out and "sha256" in r.out, r.out + r.err
 
 
 def test_model_info_missing_bundle(tmp_path, run_standalone):

@@ -34,9 +34,10 @@ def test_resolve_path_relative_absolute_and_workflow_url(tmp_path):
         kn.resolve_path("images", None)
 
 
-def test_parse_n_tiles():
+def test_parse_n_tiles_is_the_contracts():
     assert kn.parse_n_tiles("auto") is None and kn.parse_n_tiles("") is None
     assert kn.parse_n_tiles("2,2") == (2, 2) and kn.parse_n_tiles("1x4x4") == (1, 4, 4)
+    assert kn.parse_n_tiles("4") == 4  # one number: spread over Y and X by the runtime, as in the CLI and Fiji
     for bad in ("two", "0,2", "2,-1"):
         with pytest.raises(CareBridgeError):
             kn.parse_n_tiles(bad)

@@ -70,8 +70,9 @@ def test_tiling_with_the_computed_halo_is_exact_and_a_smaller_halo_is_not():
     import keras
 
     from care_bridge.models.unet import build_unet
-    from care_bridge.runtime import Restorer, info_from_config
-    from care_bridge.runtime.engines import KerasEngine
+    from care_bridge.models.info import info_from_config
+    from care_bridge.models.keras_engine import KerasEngine
+    from care_bridge.runtime import Restorer
 
     c = CareConfig(unet_n_first=4, unet_depth=2, unet_kern_size=3)
     keras.utils.set_random_seed(0)

@@ -10,6 +10,7 @@ import pytest
 import tifffile
 
 from care_bridge import runtime
+from care_bridge.frontend import load_restorer
 from care_bridge.normalize import percentile_stats
 
 ENGINES = ["onnxruntime", "tensorflow"]
@@ -59,7 +60,7 @@ def test_engines_agree_in_normalized_units(tiny_bundle, kind, shape, axes):
 
 def test_bundle_and_model_folder_share_one_pipeline(tiny_model, tiny_bundle, image):
     """The Keras model folder and its exported bundle run through the same restore code."""
-    a = runtime.load(tiny_model("2d")).restore(image, "YX").image
+    a = load_restorer(tiny_model("2d")).restore(image, "YX").image
     b = runtime.load(tiny_bundle("2d"), engine="onnxruntime").restore(image, "YX").image
     span = percentile_stats(image).span()[0]
     assert np.abs(a - b).max() / span <= 1e-5

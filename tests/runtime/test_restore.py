@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 
 from care_bridge import runtime
+from care_bridge.frontend import load_restorer
 from care_bridge.errors import CareBridgeError
 
 
 @pytest.fixture(scope="module")
 def r2d(tiny_model):
-    return runtime.load(tiny_model("2d"))
+    return load_restorer(tiny_model("2d"))
 
 
 def test_tiled_equals_untiled_for_odd_sizes(r2d):
@@ -67,17 +68,17 @@ def test_input_is_never_modified(r2d):
 
 
 def test_3d_multichannel_and_probabilistic(tiny_model):
-    r3 = runtime.load(tiny_model("3d"))
+    r3 = load_restorer(tiny_model("3d"))
     x = np.random.default_rng(4).random((11, 37, 29)).astype(np.float32)
     a, b = r3.restore(x, "ZYX", n_tiles=1).image, r3.restore(x, "ZYX", n_tiles=(2, 2, 2)).image
     assert a.shape == x.shape and np.abs(a - b).max() <= 1e-5
 
-    rc = runtime.load(tiny_model("2d_multichannel"))
+    rc = load_restorer(tiny_model("2d_multichannel"))
     xc = np.random.default_rng(5).random((40, 2, 36)).astype(np.float32)  # channels in the middle: "YCX"
     out = rc.restore(xc, "YCX")
     assert out.axes == "YCX" and out.image.shape == xc.shape
 
-    rp = runtime.load(tiny_model("2d_probabilistic"))
+    rp = load_restorer(tiny_model("2d_probabilistic"))
     res = rp.restore(np.random.default_rng(6).random((40, 40)).astype(np.float32) * 100, "YX", n_tiles=(2, 2))
     assert res.scale is not None and res.scale.shape == (40, 40) and (res.scale > 0).all()
 

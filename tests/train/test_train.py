@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from care_bridge import runtime
+from care_bridge.frontend import load_restorer
 from care_bridge.errors import CareBridgeError
 from care_bridge.evaluate import ssim
 from care_bridge.models.losses import laplace_nll_numpy
@@ -21,7 +21,7 @@ def test_tiny_care_model_improves_ssim_over_its_noisy_input(tmp_path):
     train_from_patch_file(tmp_path / "p.npz", tmp_path / "m", epochs=6, steps_per_epoch=30, batch_size=16,
                           unet_n_first=16, progress=False)
     low, high = synthetic_pair((128, 128), photons=5, rng=np.random.default_rng(99))
-    restored = runtime.load(tmp_path / "m").restore(low, "YX").image
+    restored = load_restorer(tmp_path / "m").restore(low, "YX").image
     s_in, s_out = ssim(low, high), ssim(restored, high)
     assert s_out > s_in + 0.15, (s_in, s_out)
 

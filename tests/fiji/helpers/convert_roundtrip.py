@@ -45,7 +45,7 @@ def main() -> dict:
     src.setProperty("Info", "acquired 2024")
     src.setProperty("custom", "value")
     dst = array_to_imageplus(rng.normal(size=(20, 31, 45)).astype(np.float32), "ZYX", "dst")
-    copy_calibration(src, dst, {"Z": 4.0})
+    copy_calibration(src, dst, {"Z": 0.25})
     dc = dst.getCalibration()
     meta = meta_from_imageplus(src)
     report["calibration"] = {

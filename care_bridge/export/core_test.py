@@ -1,0 +1,62 @@
+"""Running ``bioimageio.core.test_model`` on a bundle, the way the bioimage.io CI would.
+
+Two measured pitfalls are handled here: bioimageio.core selects Keras' backend from ``KERAS_BACKEND`` and
+defaults to ``torch`` (NOTES pitfall 5), and its TF adapter unzips SavedModels into
+``./bioimageio_unzipped_tf_weights`` relative to the current directory (pitfall 3), so tests run in a
+temporary working directory that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..framework_env import configure_tensorflow  # noqa: E402
+
+configure_tensorflow()
+
+
+@dataclass(frozen=True)
+class CoreTestResult:
+    """Outcome of ``test_model`` for one weight format; ``message`` is the first failure (one line)."""
+
+    weight_format: str
+    passed: bool
+    message: str = ""
+
+
+def _first_error(summary) -> str:
+    for detail in summary.details:
+        if detail.status == "failed":
+            for err in detail.errors:
+                loc = ".".join(str(x) for x in err.loc)
+                return " ".join(f"{detail.name}: {loc} {err.msg}".split())[:400]
+            return detail.name
+    return f"status {summary.status}"
+
+
+def run_test_model(source: str | Path, weight_format: str) -> CoreTestResult:
+    """``bioimageio.core.test_model(source, weight_format)`` in a temporary CWD with Keras on TensorFlow."""
+    import bioimageio.core
+    from bioimageio.core._settings import settings
+
+    previous = settings.keras_backend
+    settings.keras_backend = "tensorflow"  # Keras is already imported with the TensorFlow backend here
+    source = Path(source).resolve()
+    cwd = Path.cwd()
+    try:
+        with tempfile.TemporaryDirectory(prefix="care_bridge_core_test_") as tmp:
+            os.chdir(tmp)
+            try:
+                summary = bioimageio.core.test_model(str(source), weight_format=weight_format)
+            finally:
+                os.chdir(cwd)
+    finally:
+        with contextlib.suppress(Exception):
+            settings.keras_backend = previous
+    if summary.status == "passed":
+        return CoreTestResult(weight_format, True)
+    return CoreTestResult(weight_format, False, _first_error(summary))

@@ -1,0 +1,166 @@
+"""Weight files of a bundle, written from one trained Keras network.
+
+All three formats hold the *bare* network: float32 in, axes ``b, (z), y, x, c`` (channels last), no
+normalization. A probabilistic network is exposed with two outputs, Laplace ``mean`` then ``scale``.
+
+- ``onnx``: tf2onnx, opset :data:`ONNX_OPSET`, dynamic batch and spatial dims, explicit tensor names.
+- ``tensorflow_saved_model_bundle``: ``keras.export.ExportArchive`` with a ``serve`` endpoint returning
+  ``{output_id: tensor}`` (NOTES pitfall 3: bioimageio.core's TF adapter asserts a dict), zipped.
+- ``keras_v3``: a ``.keras`` file of a fresh, never-compiled copy of the architecture (pitfall 4: a model
+  compiled with a custom loss does not load elsewhere), with no Lambda layers so it loads in safe mode.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+from ..framework_env import configure_tensorflow  # noqa: E402
+
+configure_tensorflow()
+
+import numpy as np  # noqa: E402
+
+from ..models.config import CareConfig  # noqa: E402
+
+ONNX_OPSET = 17
+ONNX_FILE = "weights.onnx"
+SAVED_MODEL_ZIP = "tf_saved_model.zip"
+KERAS_FILE = "weights.keras"
+
+
+def output_ids(config: CareConfig) -> tuple[str, ...]:
+    """Declared output tensor ids: ``("output",)`` or ``("mean", "scale")`` for probabilistic networks."""
+    return ("mean", "scale") if config.probabilistic else ("output",)
+
+
+def bundle_network(config: CareConfig, trained):
+    """A fresh, never-compiled network with the weights of ``trained`` and one output per declared tensor.
+
+    Same layers as :func:`care_bridge.models.unet.build_unet`; for a probabilistic network the outputs are
+    taken before the final concatenation (``mean`` head after residual/activation, ``scale`` head), which is
+    exactly what :func:`care_bridge.models.unet.split_outputs` slices, but without Lambda layers, so the
+    ``.keras`` file loads in Keras' safe mode.
+    """
+    import keras
+
+    try:  # every mode's network (upsampling, projection, plain U-Net)
+        from ..models.factory import build_network
+    except ImportError:  # older tree: plain U-Net only
+        from ..models.unet import build_unet as build_network
+
+    fresh = build_network(config)
+    fresh.set_weights(trained.get_weights())
+    # TF uses the model name as a graph scope; CareConfig.name may contain spaces (measured: ValueError
+    # "'tiny 2d' is not a valid root scope name" under tf.function), so the exported model gets a safe name.
+    name = re.sub(r"[^A-Za-z0-9_.]", "_", config.name).lstrip("_.") or "care"
+    if not config.probabilistic:
+        return keras.Model(fresh.input, fresh.output, name=name)
+    names = [layer.name for layer in fresh.layers]
+    mean_name = next(n for n in ("mean_relu", "residual", "mean") if n in names)
+    mean = fresh.get_layer(mean_name).output
+    scale = fresh.get_layer("scale").output
+    return keras.Model(fresh.input, [mean, scale], name=name)
+
+
+def _named_onnx(model_proto, input_name: str, out_names: tuple[str, ...]):
+    """Rename the graph input to ``input_name`` and expose the outputs under ``out_names`` (Identity nodes)."""
+    import onnx
+    from onnx import helper
+
+    g = model_proto.graph
+    old_in = g.input[0].name
+    if old_in != input_name:
+        for node in g.node:
+            for i, name in enumerate(node.input):
+                if name == old_in:
+                    node.input[i] = input_name
+        g.input[0].name = input_name
+    old_outs = list(g.output)
+    if len(old_outs) != len(out_names):
+        raise RuntimeError(f"ONNX graph has {len(old_outs)} outputs, expected {len(out_names)}")
+    new_outs = []
+    for o, name in zip(old_outs, out_names):
+        g.node.append(helper.make_node("Identity", [o.name], [name], name=f"{name}_identity"))
+        vi = onnx.ValueInfoProto()
+        vi.CopyFrom(o)
+        vi.name = name
+        new_outs.append(vi)
+    del g.output[:]
+    g.output.extend(new_outs)
+    for vi in [g.input[0], *g.output]:  # readable symbolic dims instead of tf2onnx's unk__N
+        dims = vi.type.tensor_type.shape.dim
+        for d, label in zip(dims, ["batch", *spatial_names(len(dims) - 2)]):
+            d.dim_param = label
+    onnx.checker.check_model(model_proto)
+    return model_proto
+
+
+def spatial_names(n: int) -> list[str]:
+    return ["y", "x"] if n == 2 else ["z", "y", "x"]
+
+
+def write_onnx(config: CareConfig, net, path: Path) -> Path:
+    """ONNX with input ``input`` (shape ``[?, (?,) ?, ?, C]``) and outputs named as :func:`output_ids`."""
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None,) * (config.ndim + 1) + (config.n_channel_in,), tf.float32, name="input"),)
+
+    @tf.function(input_signature=spec)
+    def fn(x):
+        return tf.nest.flatten(net(x, training=False))
+
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=ONNX_OPSET)
+    proto = _named_onnx(proto, "input", output_ids(config))
+    proto.producer_name = "care_bridge (tf2onnx)"
+    onnx.save(proto, str(path))
+    return path
+
+
+def write_saved_model_zip(config: CareConfig, net, path: Path, work: Path) -> Path:
+    """TF SavedModel with a ``serve`` endpoint ``x -> {output_id: y}``, zipped deterministically."""
+    import keras
+    import tensorflow as tf
+
+    ids = output_ids(config)
+    spec = tf.TensorSpec((None,) * (config.ndim + 1) + (config.n_channel_in,), tf.float32, name="input")
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+
+    def serve(x):
+        y = tf.nest.flatten(net(x, training=False))
+        return {k: v for k, v in zip(ids, y, strict=True)}
+
+    archive.add_endpoint("serve", serve, input_signature=[spec])
+    folder = work / "tf_saved_model"
+    archive.write_out(str(folder), verbose=False)
+    deterministic_zip(folder, path)
+    return path
+
+
+def write_keras(net, path: Path) -> Path:
+    """``.keras`` (Keras v3) file of the never-compiled network."""
+    net.save(str(path))
+    return path
+
+
+def deterministic_zip(folder: Path, out: Path, *, compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """Zip ``folder``'s files (relative paths, sorted, fixed timestamps), so equal content gives equal bytes."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+    with zipfile.ZipFile(out, "w", compression=compression) as zf:
+        for p in files:
+            info = zipfile.ZipInfo(p.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = compression
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, p.read_bytes())
+    return out
+
+
+def run_keras(net, x: np.ndarray) -> list[np.ndarray]:
+    """Outputs of ``net`` on ``x`` (``"S<axes>C"`` float32) as a list of float32 arrays."""
+    import tensorflow as tf
+
+    return [np.asarray(t, dtype=np.float32) for t in tf.nest.flatten(net(x, training=False))]

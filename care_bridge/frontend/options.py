@@ -1,0 +1,148 @@
+"""Parsing every user option of a restoration, once, for every front end.
+
+Each function takes what a user typed (a CLI argument, an ImageJ macro option, a KNIME dialog string) and
+returns the typed value or raises :class:`CareBridgeError` with one line naming the option and the fix.
+:func:`restore_options` builds the whole :class:`RestoreOptions` from a mapping of such strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import CareBridgeError
+
+ENGINES = ("auto", "onnxruntime", "tensorflow")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+MIN_MEMORY_BUDGET = 1 << 20
+
+TileSpec = int | tuple[int, ...] | None
+
+
+def parse_n_tiles(text: object) -> TileSpec:
+    """Tiles per spatial axis as a user may type them.
+
+    ``auto`` (or empty) → None: chosen from the memory budget; ``none`` → 1: no tiling; one number (``4``) →
+    that int, which the runtime spreads over Y and X (4 → 2×2); several numbers separated by commas, spaces or
+    ``x``, optionally in brackets (``2,2``, ``1,4,4``, ``2x2``, ``[2 2]``, ``(2, 2)``) → a tuple, one per axis.
+    Ints and sequences (from Python) pass through checked.
+    """
+    if text is None:
+        return None
+    if isinstance(text, bool):
+        raise CareBridgeError(f"n_tiles={text!r} is not understood; give auto, none, 4 or 2,2")
+    if isinstance(text, int):
+        return _positive((text,), text)[0]
+    if isinstance(text, (tuple, list)):
+        vals = _positive(tuple(text), text)
+        return vals[0] if len(vals) == 1 else vals
+    s = str(text).strip().lower()
+    s = s[1:-1].strip() if len(s) >= 2 and s[0] + s[-1] in ("[]", "()") else s
+    if s in ("", "auto", "automatic"):
+        return None
+    if s == "none":
+        return 1
+    parts = [p for p in re.split(r"[,x\s]+", s) if p]
+    if not parts or not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise CareBridgeError(f"n_tiles={text!r} is not understood; give auto, none, one number (4) or one per "
+                              "spatial axis (2,2 or 1,4,4)")
+    vals = _positive(tuple(int(p) for p in parts), text)
+    return vals[0] if len(vals) == 1 else vals
+
+
+def _positive(vals: tuple, original: object) -> tuple[int, ...]:
+    if not vals or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in vals):
+        raise CareBridgeError(f"n_tiles={original!r} must be whole numbers from 1 to 4096, e.g. 4 or 2,2")
+    if len(vals) > 3:
+        raise CareBridgeError(f"n_tiles={original!r} has {len(vals)} values; give at most one per spatial axis (Z, Y, X)")
+    return tuple(int(v) for v in vals)
+
+
+def parse_memory_budget(text: object) -> float | None:
+    """Working memory per tile: ``512M``, ``2G``, ``1.5e9`` (bytes), ``2GB``/``2GiB`` (binary units), ``auto``
+    or empty → None (the runtime's default, 1 GiB). At least 1 MiB."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        s = str(text).strip().lower().replace(" ", "")
+        if s in ("", "auto", "default"):
+            return None
+        m = re.fullmatch(r"(\d+(?:\.\d*)?(?:e\d+)?)([kmgt]?)(?:i?b)?", s)
+        if not m:
+            raise CareBridgeError(f"memory budget {text!r} is not understood; give a size like 512M or 2G")
+        value = float(m[1]) * _UNITS[m[2]]
+    if not value >= MIN_MEMORY_BUDGET or value == float("inf"):
+        raise CareBridgeError(f"memory budget {text!r} is too small or invalid; give at least 1M (e.g. 512M)")
+    return value
+
+
+def parse_engine(text: object) -> str:
+    """``auto`` (default), ``onnxruntime`` or ``tensorflow`` (case-insensitive)."""
+    s = str(text or "auto").strip().lower()
+    if s not in ENGINES:
+        raise CareBridgeError(f"engine {text!r} is unknown; choose one of {', '.join(ENGINES)}")
+    return s
+
+
+def parse_bool(text: object, name: str = "option") -> bool:
+    """``true``/``false`` in the spellings a macro or dialog may use (``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
+    if isinstance(text, bool):
+        return text
+    s = str(text if text is not None else "").strip().lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    raise CareBridgeError(f"{name}={text!r} is not understood; give true or false")
+
+
+def parse_axes(text: object) -> str | None:
+    """Axes of the input as typed (``zyx`` → ``ZYX``); empty → None (from the file, else from the model)."""
+    s = str(text or "").strip().upper()
+    if not s or s == "AUTO":
+        return None
+    if not re.fullmatch(r"[STCZYX]+", s) or len(set(s)) != len(s):
+        raise CareBridgeError(f"axes {text!r} are not understood; use the letters S, T, C, Z, Y, X once each, e.g. ZYX")
+    return s
+
+
+def parse_suffix(text: object) -> str:
+    """A file-name suffix added before the extension (``-CARE``); no path separators."""
+    s = str(text or "")
+    if any(c in s for c in "/\\\0") or s.strip() != s:
+        raise CareBridgeError(f"suffix {text!r} may not contain path separators or surrounding spaces")
+    return s
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """The options of a restoration, typed, as every front end passes them to :mod:`.jobs`."""
+
+    engine: str = "auto"
+    n_tiles: TileSpec = None
+    memory_budget: float | None = None
+    axes: str | None = None
+    overwrite: bool = False
+    suffix: str = ""
+
+
+OPTION_KEYS = ("engine", "n_tiles", "memory_budget", "axes", "overwrite", "suffix")
+
+
+def restore_options(values: Mapping[str, object]) -> RestoreOptions:
+    """:class:`RestoreOptions` from a mapping of typed-in strings (ImageJ macro options, KNIME settings);
+    missing keys take the defaults; keys outside :data:`OPTION_KEYS` are ignored by design (a front end may
+    carry its own, e.g. ``bundle`` or ``via``)."""
+    return RestoreOptions(
+        engine=parse_engine(values.get("engine")),
+        n_tiles=parse_n_tiles(values.get("n_tiles")),
+        memory_budget=parse_memory_budget(values.get("memory_budget")),
+        axes=parse_axes(values.get("axes")),
+        overwrite=parse_bool(values.get("overwrite"), "overwrite"),
+        suffix=parse_suffix(values.get("suffix")),
+    )

@@ -1,0 +1,249 @@
+"""The stages of restoring an image with a network — the single place where a network is applied.
+
+``statistics of the whole sample (prepare_input) → tiles with halo → normalize each block → engine → crop →
+de-normalize (CARE) → stitch → postprocess the whole output``. :func:`apply_network` composes these stages for
+one image of any axes; the mode procedures (:mod:`care_bridge.runtime.procedures`) compose the same public
+functions (e.g. isotropic restoration normalizes once, upsamples, and applies the network to slices with
+:data:`IDENTITY_OPS`).
+
+CARE's intensity mapping (documented in the README): the input is normalized per channel with its own
+percentiles ``p_low``/``p_high`` (``scale_range``); the network's output is mapped back with the *input's*
+percentiles, ``y = y_n * (p_high - p_low) + p_low`` (a Laplace scale: ``s = s_n * (p_high - p_low)``), as
+CSBDeep's ``PercentileNormalizer(do_after=True)`` does. A model with ``denormalize == "none"`` returns
+normalized units.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..axes import check_axes, move_axes
+from ..describe import ModelInfo, Restoration
+from ..errors import CareBridgeError
+from ..normalize import PercentileStats, apply_denormalization, check_finite
+from ..tiling import TilePlan, auto_n_tiles, plan_tiles, read_block
+from . import ops
+from .engines import Engine
+
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of working memory per tile when n_tiles is automatic
+# the network receives already normalized data: its preprocessing becomes a float32 cast
+IDENTITY_OPS: tuple[dict, ...] = ({"id": "ensure_dtype", "kwargs": {"dtype": "float32"}},)
+
+TileCounts = int | Sequence[int] | None
+
+
+def spread_tiles(n: int, nd: int) -> tuple[int, ...]:
+    """An integer tile count split over the last two axes (Y, X) by factors of 2: 4 → (2, 2), in 3D
+    (1, 2, 2); an odd count goes to one axis (3 → (1, 3))."""
+    if n < 1:
+        raise CareBridgeError(f"n_tiles must be >= 1, got {n}")
+    out = [1] * nd
+    k = nd - 1
+    while n > 1:
+        f = 2 if n % 2 == 0 else n
+        out[k] *= f
+        n //= f
+        k = nd - 1 if k == max(0, nd - 2) else max(0, nd - 2)
+    return tuple(out)
+
+
+def tile_counts(n_tiles: TileCounts, axes: str) -> tuple[int, ...] | None:
+    """``n_tiles`` as one count per axis of ``axes`` (None: automatic). An int spreads over Y and X
+    (:func:`spread_tiles`); a sequence needs one positive value per axis."""
+    nd = len(axes)
+    if n_tiles is None:
+        return None
+    if isinstance(n_tiles, (int, np.integer)) and not isinstance(n_tiles, bool):
+        return spread_tiles(int(n_tiles), nd)
+    t = tuple(int(v) for v in n_tiles)
+    if len(t) != nd:
+        raise CareBridgeError(f"n_tiles needs {nd} values (one per axis of {axes}), got {len(t)}; "
+                              f"e.g. {','.join(['2'] * nd)} or one number such as 4")
+    if any(v < 1 for v in t):
+        raise CareBridgeError(f"n_tiles must be >= 1 per axis, got {t}")
+    return t
+
+
+def bytes_per_voxel(info: ModelInfo, n_first: int = 32) -> float:
+    """Rough working memory per input voxel of a U-Net: float32 feature maps alive at the finest level
+    (input, two convolutions, skip and concatenation ~ 5 x n_first channels), doubled for the engine's
+    scratch space."""
+    return 4.0 * (5 * n_first + info.n_channel_in + 2 * info.n_channel_out) * 2
+
+
+def input_ops(info: ModelInfo) -> tuple[dict, ...]:
+    """The network's preprocessing: the rdf's ops, or CARE's ``scale_range`` with the model's percentiles."""
+    if info.preprocessing:
+        return tuple(info.preprocessing)
+    return ({"id": "scale_range", "kwargs": {"axes": [a.lower() for a in info.axes],
+                                             "min_percentile": info.percentile_low,
+                                             "max_percentile": info.percentile_high, "eps": info.eps}},)
+
+
+def prepare_input(pre_ops: tuple[dict, ...], sample: np.ndarray) -> tuple[list[ops.PreparedOp], PercentileStats | None]:
+    """Statistics of one whole sample ``"<spatial>C"`` (never of a tile): the prepared elementwise ops and,
+    when the first op is ``scale_range``, its percentiles (CARE's de-normalization needs them)."""
+    prepared = ops.prepare_all(pre_ops, sample)
+    stats = prepared[0].stats if prepared and pre_ops[0].get("id") == "scale_range" else None
+    return prepared, stats
+
+
+def denormalize(info: ModelInfo, y: np.ndarray, stats: PercentileStats | None, *, is_scale: bool) -> np.ndarray:
+    """CARE's output mapping with the input's percentiles (a no-op for ``denormalize == "none"``)."""
+    y = np.array(y, dtype=np.float32)
+    if info.denormalize == "input_percentiles" and stats is not None:
+        if info.n_channel_in not in (1, info.n_channel_out):
+            raise CareBridgeError(
+                f"cannot map {info.n_channel_out} output channels back with {info.n_channel_in} input "
+                "channels' percentiles; the model should declare denormalize: none")
+        y = apply_denormalization(y, stats, is_scale=is_scale)
+    return y
+
+
+def postprocess(info: ModelInfo, y: np.ndarray) -> np.ndarray:
+    """The rdf's postprocessing on one whole stitched output ``"<spatial>C"``."""
+    if not info.postprocessing:
+        return y
+    return ops.apply_all(ops.prepare_all(tuple(info.postprocessing), y), y)
+
+
+def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
+                 memory_budget: float | None) -> tuple[int, ...]:
+    """Tiles per network axis: the requested counts, or as many as one tile's working memory needs to fit
+    ``memory_budget`` bytes (default 1 GiB). An axis the network reduces (projection) is never split."""
+    t = tile_counts(n_tiles, info.axes)
+    if t is None:
+        t = auto_n_tiles(shape, halo=info.halo, step=info.step, bytes_per_voxel=bytes_per_voxel(info),
+                         memory_budget=memory_budget or DEFAULT_MEMORY_BUDGET)
+    out_net = info.output_spatial_axes
+    return tuple(n if a in out_net else 1 for a, n in zip(info.axes, t))
+
+
+def predict_sample(engine: Engine, info: ModelInfo, x: np.ndarray, prepared: list[ops.PreparedOp],
+                   stats: PercentileStats | None, plan: TilePlan, out: np.ndarray, scale_out: np.ndarray | None,
+                   *, denorm: bool = True, on_tile=None) -> None:
+    """Predict one sample ``x`` (``"<net>C"``) tile by tile into ``out`` (and ``scale_out``), each
+    ``"<output net>C"``: normalize the block, run the engine, crop the halo, de-normalize, write."""
+    keep = [k for k, a in enumerate(info.axes) if a in info.output_spatial_axes]
+    for tile in plan.tiles:
+        block = ops.apply_all(prepared, read_block(x, tile.read))[np.newaxis]
+        ys = engine.run(block)
+        dst, src = [], []
+        for k in keep:
+            s = info.scale[k]
+            w, c = tile.write[k], tile.crop[k]
+            dst.append(slice(int(round(w.start * s)), int(round(w.stop * s))))
+            src.append(slice(int(round(c.start * s)), int(round(c.stop * s))))
+        y = ys[0][(0, *src)]
+        out[tuple(dst)] = denormalize(info, y, stats, is_scale=False) if denorm else y
+        if scale_out is not None:
+            s_ = ys[1][(0, *src)]
+            scale_out[tuple(dst)] = denormalize(info, s_, stats, is_scale=True) if denorm else s_
+        if on_tile is not None:
+            on_tile()
+
+
+def check_image(image: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
+    """``image`` as an array with checked ``axes``: numeric, non-empty, finite."""
+    image = np.asarray(image)
+    axes = check_axes(axes, image.ndim)
+    if image.dtype.kind not in "uif":
+        raise CareBridgeError(f"image dtype {image.dtype} is not numeric; give an integer or float image")
+    if image.size == 0:
+        raise CareBridgeError("image is empty (a dimension of size 0); check the file and axes")
+    check_finite(image)
+    return image, axes
+
+
+def loop_axes_of(info: ModelInfo, axes: str, *, loop_z: bool = False) -> str:
+    """The image axes looped over (``S``, ``T``; ``Z`` for a 2D network that may run plane by plane)."""
+    net = info.axes
+    missing = [a for a in net if a not in axes]
+    if missing:
+        raise CareBridgeError(f"the model needs axes {net!r} but the image has {axes!r} (no {''.join(missing)}); "
+                              "check --axes")
+    allowed = "ST" + ("Z" if loop_z and "Z" not in net else "")
+    extra = [a for a in axes if a not in net and a != "C"]
+    bad = [a for a in extra if a not in allowed]
+    if bad:
+        if "Z" in bad:
+            raise CareBridgeError(f"this is a 2D model ({net}) and the image has a Z axis; restore plane by plane "
+                                  "(the bundle does not declare plane-wise use) or use a 3D model")
+        raise CareBridgeError(f"axes {axes!r}: axis {''.join(bad)} cannot be handled by a {net} model")
+    return "".join(a for a in "STZ" if a in extra)
+
+
+def check_channels(info: ModelInfo, image: np.ndarray, axes: str) -> None:
+    if "C" in axes:
+        c = image.shape[axes.index("C")]
+        if c != info.n_channel_in:
+            raise CareBridgeError(f"the model expects {info.n_channel_in} channel(s) but the image has {c} along C; "
+                                  "give an image with matching channels")
+    elif info.n_channel_in != 1:
+        raise CareBridgeError(f"the model expects {info.n_channel_in} channels but the image has no C axis; "
+                              "add 'C' to --axes")
+
+
+def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str, *, n_tiles: TileCounts = None,
+                  memory_budget: float | None = None, progress: bool = False, loop_z: bool = False,
+                  pre_ops: tuple[dict, ...] | None = None, denorm: bool = True) -> Restoration:
+    """Apply the network to ``image`` with axes ``axes``: normalization, tiles, stitching.
+
+    Axes beyond the network's (``T``, ``S``; ``Z`` with ``loop_z`` for a 2D network) are looped over; ``C``
+    must match the network's input channels. ``n_tiles``: tiles per network axis (an int spreads over Y and
+    X), else chosen from ``memory_budget``. ``pre_ops`` replaces the network's preprocessing (e.g.
+    :data:`IDENTITY_OPS` for data already normalized) and ``denorm=False`` keeps normalized units. Returns
+    float32 with the input's axes order (plus ``C`` first if the model outputs several channels and the input
+    had none).
+    """
+    image, axes = check_image(image, axes)
+    loop_axes = loop_axes_of(info, axes, loop_z=loop_z)
+    check_channels(info, image, axes)
+    net = info.axes
+    x = move_axes(image, axes, loop_axes + net + "C")  # a view; nothing is copied here
+    spatial_shape = x.shape[len(loop_axes): len(loop_axes) + len(net)]
+    out_net = info.output_spatial_axes
+    plan = plan_tiles(spatial_shape, choose_tiles(info, spatial_shape, n_tiles, memory_budget), info.halo,
+                      info.step, info.min_size)
+    out_sp = tuple(int(round(L * s)) for a, L, s in zip(net, spatial_shape, info.scale) if a in out_net)
+    loop_shape = x.shape[: len(loop_axes)]
+    n_out = info.n_channel_out
+    out = np.empty(loop_shape + out_sp + (n_out,), np.float32)
+    scale_out = np.empty_like(out) if info.probabilistic else None
+    pre = pre_ops if pre_ops is not None else input_ops(info)
+    bar = _progress(progress, math.prod(loop_shape) * len(plan.tiles))
+    for idx in np.ndindex(*loop_shape):
+        prepared, stats = prepare_input(pre, x[idx])
+        predict_sample(engine, info, x[idx], prepared, stats, plan, out[idx],
+                       scale_out[idx] if scale_out is not None else None, denorm=denorm,
+                       on_tile=bar.update if bar is not None else None)
+        if denorm:
+            out[idx] = postprocess(info, out[idx])
+    if bar is not None:
+        bar.close()
+    out_axes = loop_axes + out_net + "C"
+    res_axes = "".join(a for a in axes if a in out_axes)
+    if "C" not in res_axes:
+        if n_out == 1:
+            out = out[..., 0]
+            scale_out = scale_out[..., 0] if scale_out is not None else None
+            out_axes = out_axes[:-1]
+        else:
+            res_axes = "C" + res_axes
+    result = move_axes(out, out_axes, res_axes)
+    scale_res = move_axes(scale_out, out_axes, res_axes) if scale_out is not None else None
+    return Restoration(np.ascontiguousarray(result), res_axes,
+                       np.ascontiguousarray(scale_res) if scale_res is not None else None,
+                       engine.name, tuple(plan.n_tiles))
+
+
+def _progress(enabled: bool, total: int):
+    if not enabled or total <= 1:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="restoring", unit="tile", disable=os.environ.get("CARE_BRIDGE_NO_PROGRESS") == "1")

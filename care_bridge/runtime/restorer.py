@@ -1,0 +1,35 @@
+"""``Restorer``: a loaded network (its :class:`ModelInfo` and an engine) that restores numpy images by running
+its mode's procedure (:mod:`care_bridge.modes` names it; :mod:`.procedures` implements it)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..describe import ModelInfo, Restoration
+from ..modes import get_mode
+from .engines import Engine
+from .pipeline import TileCounts
+
+
+class Restorer:
+    """Thin state: the network's description and the engine that runs it."""
+
+    def __init__(self, info: ModelInfo, engine: Engine, *, source: str = ""):
+        self.info = info
+        self.engine = engine
+        self.source = source
+        self.mode = get_mode(info.mode)
+
+    def __repr__(self) -> str:
+        return f"Restorer({self.info.name!r}, axes={self.info.axes!r}, engine={self.engine.name!r})"
+
+    def restore(self, image: np.ndarray, axes: str, *, n_tiles: TileCounts = None,
+                memory_budget: float | None = None, progress: bool = False) -> Restoration:
+        """Restore ``image`` with axes ``axes`` (e.g. ``"YX"``, ``"ZYX"``, ``"CYX"``, ``"TZCYX"``) by the
+        mode's procedure: plain tiled prediction, or e.g. isotropic rotate-restore-combine.
+
+        ``n_tiles``: an int (spread over Y and X), one count per spatial axis (the network's; for isotropic
+        restoration the image's Z, Y, X), or None to choose from ``memory_budget`` (bytes per tile, 1 GiB).
+        """
+        proc = self.mode.procedure.load()
+        return proc(self, image, axes, n_tiles=n_tiles, memory_budget=memory_budget, progress=progress)
