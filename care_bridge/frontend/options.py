@@ -45,11 +45,10 @@ def parse_n_tiles(text: object) -> TileSpec:
         return None
     if s == "none":
         return 1
-    parts = [p for p in re.split(r"[,x\s]+", s) if p]
-    if not parts or not all(re.fullmatch(r"\d+", p) for p in parts):
+    if not re.fullmatch(r"\d+(?:\s*[,x]\s*\d+|\s+\d+)*", s):
         raise CareBridgeError(f"n_tiles={text!r} is not understood; give auto, none, one number (4) or one per "
                               "spatial axis (2,2 or 1,4,4)")
-    vals = _positive(tuple(int(p) for p in parts), text)
+    vals = _positive(tuple(int(p) for p in re.findall(r"\d+", s)), text)
     return vals[0] if len(vals) == 1 else vals
 
 

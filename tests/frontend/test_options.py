@@ -20,7 +20,7 @@ def test_n_tiles_spellings(text, expected):
     assert o.parse_n_tiles(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["two", "0,2", "-1", "2,,y", "1,2,2,2", "2.5", True, "[2 2", 0])
+@pytest.mark.parametrize("bad", ["two", "0,2", "-1", "2,,y", "2,x", "2,", "x2", "1,2,2,2", "2.5", True, "[2 2", 0])
 def test_bad_n_tiles_is_one_line_naming_the_option(bad):
     with pytest.raises(CareBridgeError, match="n_tiles") as e:
         o.parse_n_tiles(bad)

@@ -56,6 +56,7 @@ class FakeInfo:
     axes: str = "YX"
     n_channel_in: int = 1
     scale: tuple = (1.0, 1.0)
+    output_spatial_axes: str = "YX"
 
 
 @dataclass
@@ -74,6 +75,12 @@ class FakeRestorer:
 
     info: FakeInfo = field(default_factory=FakeInfo)
     calls: list = field(default_factory=list)
+
+    @property
+    def mode(self):  # the real mode record: its geometry calibrates the output, as for a real Restorer
+        from care_bridge.modes import get_mode
+
+        return get_mode("denoise")
 
     def restore(self, image, axes, *, n_tiles=None, memory_budget=None, progress=False):
         from care_bridge.errors import CareBridgeError
