@@ -47,27 +47,31 @@ def unet_halo(config: CareConfig) -> tuple[int, ...]:
     return tuple(_ceil_to(r, s) for r, s in zip(receptive_field_radius(config), config.step))
 
 
-def network_receptive_field_radius(config: CareConfig) -> tuple[int, ...]:
-    """Receptive-field radius per axis of ``config.axes``, in *input* pixels, for the composite modes.
-
-    upsampling: the U-Net runs on the Z-upsampled grid; its radius ``r`` there covers ``ceil(r / f)`` input
-    planes, plus one for the linear interpolation between neighbouring planes. projection: front radius plus
-    2D U-Net radius in Y/X; Z is 0 as a stack is never split along Z (it is projected as a whole).
-    """
-    if config.mode == "upsampling":
-        f = upsampling_factor(config)
-        r = receptive_field_radius(unet_config(config))
-        return (math.ceil(r[0] / f) + 1, *r[1:])
-    if config.mode == "projection":
-        front, unet2d = projection_parts(config)
-        rf, ru = receptive_field_radius(front), receptive_field_radius(unet2d)
-        return (0, rf[1] + ru[0], rf[2] + ru[1])
-    return receptive_field_radius(config)
+def upsampling_receptive_field_radius(config: CareConfig) -> tuple[int, ...]:
+    """Receptive-field radius (input pixels) of an upsampling network: the U-Net runs on the Z-upsampled grid;
+    its radius ``r`` there covers ``ceil(r / f)`` input planes, plus one for the linear interpolation between
+    neighbouring planes."""
+    f = upsampling_factor(config)
+    r = receptive_field_radius(unet_config(config))
+    return (math.ceil(r[0] / f) + 1, *r[1:])
 
 
-def network_halo(config: CareConfig) -> tuple[int, ...]:
-    """Tile halo of a composite network: :func:`network_receptive_field_radius` rounded up to the step."""
-    return tuple(_ceil_to(r, s) for r, s in zip(network_receptive_field_radius(config), config.step))
+def projection_receptive_field_radius(config: CareConfig) -> tuple[int, ...]:
+    """Receptive-field radius (input pixels) of a projection network: front radius plus 2D U-Net radius in
+    Y/X; Z is 0 as a stack is never split along Z (it is projected as a whole)."""
+    front, unet2d = projection_parts(config)
+    rf, ru = receptive_field_radius(front), receptive_field_radius(unet2d)
+    return (0, rf[1] + ru[0], rf[2] + ru[1])
+
+
+def upsampling_halo(config: CareConfig) -> tuple[int, ...]:
+    """Tile halo of an upsampling network: its radius rounded up to the step."""
+    return tuple(_ceil_to(r, s) for r, s in zip(upsampling_receptive_field_radius(config), config.step))
+
+
+def projection_halo(config: CareConfig) -> tuple[int, ...]:
+    """Tile halo of a projection network: its radius rounded up to the step."""
+    return tuple(_ceil_to(r, s) for r, s in zip(projection_receptive_field_radius(config), config.step))
 
 
 def halo(config: CareConfig) -> tuple[int, ...]:

@@ -8,7 +8,7 @@ planes; behind the last plane it fades to zero (the runtime pads the stack by it
 in restored images). The CARE U-Net (residual) then restores the interpolated stack.
 
 ``config.procedure = {"factor": f, "scale": [f, 1, 1]}``: a bundle declares the output's Z size as the input's
-times ``f`` (bioimage.io axis scale), see :func:`care_bridge.models.receptive_field.network_halo` for the halo.
+times ``f`` (bioimage.io axis scale), see :func:`care_bridge.models.receptive_field.upsampling_halo` for the halo.
 """
 
 from __future__ import annotations

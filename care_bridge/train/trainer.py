@@ -45,7 +45,8 @@ def _versions() -> dict[str, str]:
 
 def _check_data(config: CareConfig, X: np.ndarray, Y: np.ndarray, what: str) -> None:
     nd = config.ndim
-    nd_out = nd - 1 if config.mode == "projection" else nd  # projection: ZYX in, YX out
+    out_layout = config.params.network_output_layout()  # e.g. projection: ZYX in, "byxc" out
+    nd_out = len(out_layout) - 2 if out_layout else nd
     if X.ndim != nd + 2 or Y.ndim != nd_out + 2:
         raise CareBridgeError(
             f"{what} patches have {X.ndim - 2}D shape {X.shape} but the model is {nd}D ({config.axes}); "
