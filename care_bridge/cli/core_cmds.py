@@ -25,12 +25,18 @@ def _datagen_args(p: argparse.ArgumentParser) -> None:
                    help="patch size per spatial axis, e.g. 64,64 or 16,64,64 (multiples of 4 for the default net)")
     p.add_argument("--n-patches", required=True, type=int, help="patches to sample per image")
     p.add_argument("--out", required=True, type=Path, help="output patch file (.npz)")
-    p.add_argument("--percentiles", type=float, nargs=2, default=(2.0, 99.8), metavar=("LOW", "HIGH"),
-                   help="normalization percentiles per patch (default: 2 99.8, as in CARE)")
-    p.add_argument("--percentile-jitter", type=float, default=0.0,
-                   help="random jitter of the low percentile (+-J, the high one +-J/4) per patch (default 0)")
-    p.add_argument("--threshold", type=float, default=0.4,
-                   help="foreground threshold: fraction of the 99.9th percentile the max-filtered target must reach")
+    p.add_argument("--normalization", choices=["image", "patch"], default="image",
+                   help="image (default, CARE): each patch is normalized with the percentiles of its whole source "
+                        "image (input and target each by their own), as prediction normalizes a whole image; "
+                        "patch: each patch by its own percentiles (departs from CARE)")
+    p.add_argument("--percentiles", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="fixed normalization percentiles (default: drawn per patch from [1, 3] and [99.5, 99.9], "
+                        "as CSBDeep does; with --normalization patch: 2 99.8)")
+    p.add_argument("--percentile-jitter", type=float, default=None,
+                   help="with --percentiles: random jitter of the low percentile (+-J, the high one +-J/4) per patch")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="foreground threshold: fraction of the 99.9th percentile the max-filtered target must reach "
+                        "(default 0.4)")
     p.add_argument("--no-augment", action="store_true", help="no random flips/90-degree rotations in YX")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -42,6 +48,8 @@ def _datagen(args) -> int:
         from .datagen_modes import run_mode
 
         return run_mode(args)
+    if args.percentile_jitter is not None and args.percentiles is None:
+        raise CareBridgeError("--percentile-jitter needs --percentiles LOW HIGH (sampled levels vary already)")
     missing = [f"--{n}" for n in ("low", "high", "axes") if getattr(args, n) is None]
     if missing:
         raise CareBridgeError(f"--mode pairs needs {', '.join(missing)}; give the two folders and their axes")
@@ -50,9 +58,11 @@ def _datagen(args) -> int:
 
     rep = create_patches(
         iter_pairs(args.low, args.high, args.axes), args.axes, args.patch_shape, args.n_patches, args.out,
-        seed=args.seed, augment_flips=not args.no_augment, percentile_low=args.percentiles[0],
-        percentile_high=args.percentiles[1], percentile_jitter=args.percentile_jitter,
-        threshold=args.threshold, overwrite=args.overwrite,
+        seed=args.seed, augment_flips=not args.no_augment,
+        percentile_low=args.percentiles[0] if args.percentiles else None,
+        percentile_high=args.percentiles[1] if args.percentiles else None,
+        percentile_jitter=args.percentile_jitter or 0.0, normalization=args.normalization,
+        threshold=0.4 if args.threshold is None else args.threshold, overwrite=args.overwrite,
         description=f"registered pairs from {args.low.name}/ and {args.high.name}/",
     )
     print(f"{rep.summary()}; written to {args.out}")
@@ -62,8 +72,9 @@ def _datagen(args) -> int:
 DATAGEN = Command(
     "datagen", "make training patches from registered low/high-SNR image pairs",
     "Sample normalized training patches from two folders of registered TIFFs matched by file name.\n"
-    "Patches are biased away from empty background, optionally flipped/rotated, normalized per patch\n"
-    "by percentiles, and written (float32, compressed) to one .npz file. Reports how many candidate\n"
+    "Patches are biased away from empty background, optionally flipped/rotated, normalized with the\n"
+    "percentiles of their whole source image (CARE), and written (float32, compressed) to one .npz file.\n"
+    "Options that a --mode other than pairs does not use are refused. Reports how many candidate\n"
     "patches were rejected as background.",
     _datagen_args, _datagen,
 )
@@ -86,6 +97,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--early-stopping", type=int, dest="early_stopping_patience", metavar="PATIENCE",
                    help="stop when the validation loss has not improved for PATIENCE epochs")
     p.add_argument("--validation-fraction", type=float, default=0.1, help="patches held out (default 0.1)")
+    p.add_argument("--seed", type=int, help="seed of weight initialization, shuffling and the validation split "
+                   "(default 0); train with several seeds to know the noise before comparing models")
     p.add_argument("--name", help="model name (default: the output folder's name)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -96,7 +109,7 @@ def _train(args) -> int:
 
     overrides = {k: getattr(args, k) for k in ("epochs", "steps_per_epoch", "batch_size", "learning_rate",
                                                 "loss", "unet_depth", "unet_n_first", "unet_kern_size",
-                                                "early_stopping_patience")}
+                                                "early_stopping_patience", "seed")}
     if not args.resume:
         overrides["probabilistic"] = args.probabilistic or None
         overrides["name"] = args.name or args.out.name

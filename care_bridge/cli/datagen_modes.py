@@ -103,10 +103,26 @@ def make_mode_patches(args):
     raise CareBridgeError(f"unknown mode {mode!r}; choose one of pairs, {', '.join(MODES)}")
 
 
+PAIRS_ONLY = {"low": None, "high": None, "percentiles": None, "percentile_jitter": None, "threshold": None,
+              "no_augment": False, "normalization": "image"}
+
+
+def refuse_unused(args) -> None:
+    """Every accepted flag must act: the options of ``--mode pairs`` that the mode generators do not use are
+    refused with one line instead of being silently ignored."""
+    given = [k for k, default in PAIRS_ONLY.items() if getattr(args, k, default) != default]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise CareBridgeError(f"{flags} {'has' if len(given) == 1 else 'have'} no effect with --mode {args.mode} "
+                              "(its generator normalizes whole stacks and samples its own patches); remove "
+                              f"{'it' if len(given) == 1 else 'them'}")
+
+
 def run_mode(args) -> int:
     """Generate and write the patch file of ``args.mode`` (all-or-nothing: written atomically at the end)."""
     from ..pipelines.common import save_mode_patches
 
+    refuse_unused(args)
     if args.n_patches is None or args.n_patches < 2:
         raise CareBridgeError("--n-patches must be >= 2 (training needs a validation patch)")
     X, Y, config, meta = make_mode_patches(args)

@@ -1,9 +1,14 @@
-"""Training patches: foreground-biased random sampling, augmentation, per-patch normalization, streaming.
+"""Training patches: foreground-biased random sampling, augmentation, CARE normalization, streaming.
 
-Following CARE/CSBDeep (Weigert et al. 2018): a patch is kept only if its ground truth holds enough
-foreground, i.e. the max-filtered target (filter size = patch size / 2) exceeds ``threshold`` times the
-image's ``percentile``-th percentile at the patch centre; each patch pair is then normalized by its own
-percentiles (CARE defaults low 2, high 99.8), optionally jittered.
+Following CARE/CSBDeep (Weigert et al., Nature Methods 2018, Methods "Image normalization"; CSBDeep's
+``create_patches`` with ``no_background_patches`` and ``norm_percentiles``): a patch is kept only if its ground
+truth holds enough foreground, i.e. the max-filtered target (filter size = patch size / 2) exceeds ``threshold``
+times the image's ``percentile``-th percentile at the patch centre. Patches are then normalized with the
+percentiles of their **whole source image** (input and target each by their own image, per channel) — exactly
+as prediction normalizes a whole input image. The percentile levels are drawn per patch, uniformly from
+``low ∈ [1, 3]`` and ``high ∈ [99.5, 99.9]`` (CSBDeep's ``sample_percentiles`` defaults), unless fixed levels
+are given. Normalizing each patch by its own percentiles (``normalization="patch"``) is kept as an explicit
+option; it departs from CARE.
 """
 
 from __future__ import annotations
@@ -120,6 +125,44 @@ def augment(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator, *, rotate: b
     return X, Y
 
 
+SAMPLED_LOW, SAMPLED_HIGH = (1.0, 3.0), (99.5, 99.9)  # CSBDeep's sample_percentiles() ranges
+NORMALIZATIONS = ("image", "patch")
+
+
+def percentile_levels(n: int, rng: np.random.Generator, *, low: float | None = None, high: float | None = None,
+                      jitter: float = 0.0) -> np.ndarray:
+    """``(n, 2)`` percentile levels (low, high), one pair per patch: fixed ``low``/``high`` (± ``jitter`` on the
+    low one and ± ``jitter / 4`` on the high one, clamped to [0, 100]) or, when they are None, drawn uniformly
+    from :data:`SAMPLED_LOW` and :data:`SAMPLED_HIGH` as CSBDeep does."""
+    if low is None or high is None:
+        if jitter:
+            raise CareBridgeError("percentile jitter needs fixed percentiles (--percentiles LOW HIGH)")
+        return np.stack([rng.uniform(*SAMPLED_LOW, n), rng.uniform(*SAMPLED_HIGH, n)], axis=1)
+    if not 0 <= low < high <= 100:
+        raise CareBridgeError(f"percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
+    lo = np.full(n, float(low))
+    hi = np.full(n, float(high))
+    if jitter:
+        lo = np.clip(rng.uniform(low - jitter, low + jitter, n), 0, 100)
+        hi = np.clip(rng.uniform(high - jitter / 4, high + jitter / 4, n), lo + 1e-3, 100)
+    return np.stack([lo, hi], axis=1)
+
+
+def normalize_with_image_percentiles(X: np.ndarray, Y: np.ndarray, x: np.ndarray, y: np.ndarray,
+                                     levels: np.ndarray, *, eps: float = DEFAULT_EPS) -> None:
+    """In place, CARE's normalization: patch ``i`` of ``X`` (``"S<spatial>C"``) is mapped by the ``levels[i]``
+    percentiles of the whole source image ``x`` (``"<spatial>C"``), per channel, ``(v - p_low) / (p_high - p_low
+    + eps)``; ``Y`` likewise by the same levels of ``y``."""
+    red = tuple(range(x.ndim - 1))
+    expand = (slice(None),) + (None,) * (X.ndim - 2) + (slice(None),)
+    for A, img in ((X, x), (Y, y)):
+        img = np.asarray(img, np.float64)
+        lo = np.percentile(img, levels[:, 0], axis=red)  # (n, C)
+        hi = np.percentile(img, levels[:, 1], axis=red)
+        A -= lo[expand].astype(np.float32)
+        A /= (hi - lo + eps)[expand].astype(np.float32)
+
+
 def normalize_patch_pairs(
     X: np.ndarray,
     Y: np.ndarray,
@@ -130,8 +173,9 @@ def normalize_patch_pairs(
     eps: float = DEFAULT_EPS,
     rng: np.random.Generator | None = None,
 ) -> None:
-    """In place: normalize each patch pair by its own percentiles (per channel); with ``jitter`` > 0 the
-    percentiles are drawn uniformly from ``low ± jitter`` and ``high ± jitter/4`` (clamped to [0, 100])."""
+    """In place: normalize each patch pair by its own percentiles (per channel) — ``normalization="patch"``, a
+    departure from CARE kept as an explicit option; with ``jitter`` > 0 the percentiles are drawn uniformly from
+    ``low ± jitter`` and ``high ± jitter/4`` (clamped to [0, 100])."""
     rng = rng or np.random.default_rng(0)
     red = tuple(range(X.ndim - 2))  # spatial axes of one patch ("<spatial>C")
     for A in (X, Y):
@@ -154,9 +198,10 @@ def create_patches(
     *,
     seed: int = 0,
     augment_flips: bool = True,
-    percentile_low: float = DEFAULT_LOW,
-    percentile_high: float = DEFAULT_HIGH,
+    percentile_low: float | None = None,
+    percentile_high: float | None = None,
     percentile_jitter: float = 0.0,
+    normalization: str = "image",
     threshold: float = 0.4,
     overwrite: bool = False,
     progress: bool = True,
@@ -167,7 +212,13 @@ def create_patches(
 
     ``axes`` describe the raw arrays (``"YX"``, ``"ZYX"``, ``"CYX"``, ``"CZYX"``); patches have axes
     ``"SYXC"`` or ``"SZYXC"``. Only one raw image plus the kept float32 patches are in memory at any time.
+    ``normalization``: ``"image"`` (CARE, default; see the module docstring) or ``"patch"``; percentile levels
+    are sampled per patch unless ``percentile_low``/``percentile_high`` fix them.
     """
+    if normalization not in NORMALIZATIONS:
+        raise CareBridgeError(f"normalization {normalization!r} is unknown; choose image (CARE) or patch")
+    if normalization == "patch" and (percentile_low is None or percentile_high is None):
+        percentile_low, percentile_high = DEFAULT_LOW, DEFAULT_HIGH
     axes = check_axes(axes)
     spatial = "".join(a for a in "ZYX" if a in axes)
     if spatial not in ("YX", "ZYX"):
@@ -196,7 +247,13 @@ def create_patches(
         if len(X):
             if augment_flips:
                 X, Y = augment(X, Y, rng)
-            normalize_patch_pairs(X, Y, low=percentile_low, high=percentile_high, jitter=percentile_jitter, rng=rng)
+            if normalization == "image":
+                levels = percentile_levels(len(X), rng, low=percentile_low, high=percentile_high,
+                                           jitter=percentile_jitter)
+                normalize_with_image_percentiles(X, Y, xc, yc, levels)
+            else:
+                normalize_patch_pairs(X, Y, low=percentile_low, high=percentile_high, jitter=percentile_jitter,
+                                      rng=rng)
             Xs.append(X)
             Ys.append(Y)
     if report.n_images == 0:
@@ -208,7 +265,10 @@ def create_patches(
         )
     X, Y = np.concatenate(Xs), np.concatenate(Ys)
     report.n_patches = len(X)
-    meta = asdict(report) | {"description": description, "percentiles": [percentile_low, percentile_high],
+    sampled = percentile_low is None or percentile_high is None
+    meta = asdict(report) | {"description": description, "normalization": normalization,
+                             "percentiles": None if sampled else [percentile_low, percentile_high],
+                             "percentile_ranges": [list(SAMPLED_LOW), list(SAMPLED_HIGH)] if sampled else None,
                              "percentile_jitter": percentile_jitter}
     save_patches(out, X, Y, spatial, meta, overwrite=overwrite)
     return report

@@ -194,7 +194,9 @@ def train_from_patch_file(
     patches unless ``config`` says otherwise. ``overrides`` are ``CareConfig`` fields (epochs, ...)."""
     from ..data.patches import load_patches
 
-    X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction)
+    seed = overrides.get("seed")
+    seed = int(seed if seed is not None else (config.seed if config is not None else 0))
+    X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction, seed=seed)
     spatial = axes.strip("SC")
     # patch files from `datagen --mode ...` carry the network their data is made for
     base = config.model_dump() if config is not None else dict(meta.get("network") or {})
