@@ -1,6 +1,7 @@
 """``open_bundle``: read a bioimage.io model bundle (zip or unpacked folder) safely.
 
-Nothing from a bundle is ever executed: ``rdf.yaml`` is read with ``yaml.safe_load``, test tensors with
+Nothing from a bundle is ever executed: ``rdf.yaml`` is read with a bounded safe loader (:mod:`.yaml_safe`: no
+objects, no aliases, limited size and nesting), test tensors with
 ``numpy.load(allow_pickle=False)``, zips are extracted by :mod:`care_bridge.bundle.safe_zip` into a fresh
 temporary folder (removed by :meth:`Bundle.close` or when the Bundle is garbage collected), and every file the
 rdf names is checked against its sha256 before use.
@@ -8,7 +9,6 @@ rdf names is checked against its sha256 before use.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import weakref
@@ -17,39 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..errors import BundleError
 from ..describe import ModelInfo
 from .rdf_parse import check_format, info_from_care_block, info_from_tensors
 from .safe_zip import DEFAULT_LIMITS, ZipLimits, safe_extract, verify_files
+from .yaml_safe import MAX_BYTES, load_untrusted_yaml
 
 __all__ = ["Bundle", "open_bundle", "RDF_NAMES"]
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 
 
-class _Yaml12SafeLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader with YAML 1.2 floats: ``1e-06`` is a float (PyYAML 1.1 reads it as a string)."""
-
-
-_Yaml12SafeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
 def safe_load_yaml(text: str) -> Any:
-    """``yaml.load`` with the safe loader (no Python objects) and YAML 1.2 float syntax."""
-    return yaml.load(text, Loader=_Yaml12SafeLoader)  # noqa: S506 - SafeLoader subclass
+    """The bounded safe YAML loader of :mod:`.yaml_safe` (no objects, no aliases, limited size and nesting)."""
+    return load_untrusted_yaml(text)
 
 
 @dataclass
@@ -100,17 +82,19 @@ def _rmtree_all(paths: list[Path]) -> None:
 
 
 def read_rdf(root: Path, where: str) -> dict[str, Any]:
-    """``yaml.safe_load`` of the bundle's rdf.yaml (or bioimageio.yaml), format/type checked."""
+    """The bundle's rdf.yaml (or bioimageio.yaml), read with the bounded safe loader, format/type checked."""
     for name in RDF_NAMES:
         p = root / name
         if p.is_file():
             break
     else:
         raise BundleError(f"{where}: no rdf.yaml in the bundle; this is not a bioimage.io model bundle")
+    if p.stat().st_size > MAX_BYTES:
+        raise BundleError(f"{where}: rdf.yaml is {p.stat().st_size} bytes; descriptions over 4 MiB are refused")
     try:
-        rdf = safe_load_yaml(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise BundleError(f"{where}: rdf.yaml is not valid YAML ({e.__class__.__name__}); the bundle is corrupt") from e
+        rdf = load_untrusted_yaml(p.read_bytes())
+    except BundleError as e:
+        raise BundleError(f"{where}: {e}") from None
     return check_format(rdf, where)
 
 

@@ -141,10 +141,22 @@ def info_from_care_block(rdf: dict[str, Any], where: str) -> ModelInfo:
     return info
 
 
+MAX_AXIS_PIXELS = 1 << 16  # any declared size, step or halo beyond this is refused before allocating anything
+
+
+def _whole(v: Any, what: str, where: str) -> int:
+    """A declared pixel count: a whole number from 0 to :data:`MAX_AXIS_PIXELS`."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() \
+            or not 0 <= v <= MAX_AXIS_PIXELS:
+        raise BundleError(f"{where}: {what} is {v!r}; it must be a whole number of pixels from 0 to {MAX_AXIS_PIXELS}")
+    return int(v)
+
+
 def _size(ax: dict[str, Any], tensor: str, where: str) -> tuple[int, int]:
     size = ax.get("size")
     if isinstance(size, dict) and "min" in size and "step" in size and "tensor_id" not in size:
-        mn, st = int(size["min"]), int(size["step"])
+        mn, st = _whole(size["min"], f"input {tensor!r} axis {ax.get('id')!r} size.min", where), \
+            _whole(size["step"], f"input {tensor!r} axis {ax.get('id')!r} size.step", where)
         if mn < 1 or st < 0:
             raise BundleError(f"{where}: input {tensor!r} axis {ax.get('id')!r} has invalid size {size}")
         if st == 0:
@@ -209,7 +221,12 @@ def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:
     spatial = [ax for ax in in_axes if ax.get("type") == "space"]
     axes = "".join(str(ax["id"]).upper() for ax in spatial)
     sizes = [_size(ax, in_id, where) for ax in spatial]
-    in_scale = {str(ax["id"]): float(ax.get("scale", 1.0)) for ax in spatial}
+    in_scale = {}
+    for ax in spatial:
+        v = ax.get("scale", 1.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+            raise BundleError(f"{where}: input {in_id!r} axis {ax.get('id')!r} has an unusable scale {v!r}")
+        in_scale[str(ax["id"])] = float(v)
     n_in = len(next(ax for ax in in_axes if ax.get("type") == "channel").get("channel_names") or [])
     out_layout, n_out, halos, factors = None, None, None, None
     for out in outputs:
@@ -228,6 +245,10 @@ def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:
         if factors not in (None, f):
             raise BundleError(f"{where}: outputs have different scales; not supported")
         factors = f
+    for a, (mn, _), h in zip(axes, sizes, halos):
+        if mn - 2 * h < 1:
+            raise BundleError(f"{where}: axis {a.lower()!r}: a halo of {h} leaves no output at the minimum input size "
+                              f"{mn} (the spec needs min - 2 * halo >= 1); the bundle is malformed")
     return ModelInfo(
         name=str(rdf.get("name", "bioimage.io model")),
         axes=axes,
@@ -269,7 +290,13 @@ def _output_geometry(oaxes, oid, in_id, in_scale, axes, where) -> tuple[tuple[in
         if str(size["tensor_id"]) != in_id or str(size["axis_id"]) != a or int(size.get("offset", 0)) != 0:
             raise BundleError(f"{where}: output {oid!r} axis {a!r} references {size}; only the same input axis "
                               "without offset is supported")
-        factor = in_scale[a] / float(ax.get("scale", 1.0))
-        halos.append(int(math.ceil(int(ax.get("halo", 0)) / factor)))
+        try:
+            factor = in_scale[a] / float(ax.get("scale", 1.0))
+        except (TypeError, ValueError, ZeroDivisionError):
+            factor = float("nan")
+        if not (math.isfinite(factor) and 1 / 64 <= factor <= 64):
+            raise BundleError(f"{where}: output {oid!r} axis {a!r} has an unusable scale {ax.get('scale')!r}")
+        halo = _whole(ax.get("halo", 0), f"output {oid!r} axis {a!r} halo", where)
+        halos.append(int(math.ceil(halo / factor)))
         factors.append(float(factor))
     return tuple(halos), tuple(factors)

@@ -225,6 +225,10 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
             out[idx] = postprocess(info, out[idx])
     if bar is not None:
         bar.close()
+    bad = int(out.size - np.count_nonzero(np.isfinite(out)))
+    if bad:  # finite input (checked above), non-finite output: overflow in the network or the mapping back
+        raise CareBridgeError(f"the network produced {bad} non-finite value(s) from a finite image; its intensities "
+                              "are probably far outside what the model was trained on (rescale or clip the input)")
     out_axes = loop_axes + out_net + "C"
     res_axes = "".join(a for a in axes if a in out_axes)
     if "C" not in res_axes:
