@@ -179,7 +179,13 @@ def test_a_runtime_only_install_restores_with_a_bundle(onnx_bundle, tmp_path):
     import numpy as np
     import tifffile
 
-    root = Path(__file__).resolve().parents[1]
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path / "src"  # a copy: building in the checkout would leave a build/ folder there
+    shutil.copytree(repo / "care_bridge", root / "care_bridge", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(repo / name, root / name)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"

@@ -164,7 +164,7 @@ def import_csbdeep(
 
     ``model_dir`` (must not exist) receives config.yaml, weights_best/last.weights.h5 and provenance.json;
     default a temporary folder (removed after exporting). Returns ``out_zip`` if given, else ``model_dir``.
-    ``export_kwargs`` go to :func:`care_bridge.bundle.export_bundle`.
+    ``export_kwargs`` go to :func:`care_bridge.export.export_bundle`.
     """
     from ..framework_env import configure_tensorflow
 
