@@ -40,6 +40,7 @@ class NullRestorer:
 
     def __init__(self, real):
         self.info = real.info
+        self.mode = real.mode  # its geometry calibrates the output
 
     def restore(self, image, axes, *, n_tiles=None, memory_budget=None, progress=False):
         from care_bridge.runtime import Restoration
