@@ -102,8 +102,13 @@ class CareConfig(BaseModel):
         return tuple(int(p) ** self.unet_depth for p in self.unet_pool)
 
     def save(self, model_dir: str | Path) -> Path:
+        """Write ``config.yaml`` atomically (temporary file + rename: a kill never leaves half a file)."""
+        import os
+
         path = Path(model_dir) / CONFIG_FILE
-        path.write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
+        tmp = path.with_name(f".{CONFIG_FILE}.part")
+        tmp.write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
+        os.replace(tmp, path)
         return path
 
     @classmethod

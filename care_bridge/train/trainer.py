@@ -96,7 +96,7 @@ def train(
         state = load_state(out)
         if state is None:
             raise CareBridgeError(f"nothing to resume in {out} (no train_state.json); train without --resume")
-        config = CareConfig.load(out)
+        config = resumed_config(CareConfig.load(out), config)
     elif (out / WEIGHTS["last"]).exists() or (out / "config.yaml").exists():
         raise CareBridgeError(f"{out} already holds a model; use --resume to continue it or choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,13 @@ def train(
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
     initial_epoch, best = 0, math.inf
     if state is not None:
-        model.load_weights(out / WEIGHTS["last"])
+        last = out / WEIGHTS["last"]
+        try:
+            model.load_weights(last)
+        except Exception as e:  # noqa: BLE001 - h5py/keras raise many kinds for a truncated or foreign file
+            good = " (weights_best.weights.h5 is there: copy it over to resume from the best epoch)" \
+                if (out / WEIGHTS["best"]).is_file() else ""
+            raise CareBridgeError(f"{last} is damaged and cannot be resumed from ({type(e).__name__}){good}") from None
         restore_optimizer(out, optimizer, model.trainable_variables)
         initial_epoch, best = int(state["epoch"]), float(state["best_val_loss"])
         optimizer.learning_rate = state["learning_rate"]
@@ -126,13 +132,12 @@ def train(
         .prefetch(2)
     )
     val = (X_val, Y_val)
-    best_cb = keras.callbacks.ModelCheckpoint(
-        str(out / WEIGHTS["best"]), monitor="val_loss", save_best_only=True, save_weights_only=True
-    )
+    checkpoint = _make_atomic_checkpoint()
+    best_cb = checkpoint(out / WEIGHTS["best"], best_only=True)
     best_cb.best = best
     callbacks = [
         best_cb,
-        keras.callbacks.ModelCheckpoint(str(out / WEIGHTS["last"]), save_weights_only=True),
+        checkpoint(out / WEIGHTS["last"], best_only=False),
         keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience, verbose=0
         ),
@@ -198,8 +203,13 @@ def train_from_patch_file(
     seed = int(seed if seed is not None else (config.seed if config is not None else 0))
     X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction, seed=seed)
     spatial = axes.strip("SC")
-    # patch files from `datagen --mode ...` carry the network their data is made for
-    base = config.model_dump() if config is not None else dict(meta.get("network") or {})
+    # patch files from `datagen --mode ...` carry the network their data is made for; a resumed run starts from
+    # the configuration saved beside its weights
+    saved = Path(out_dir) / "config.yaml"
+    if resume and config is None and saved.is_file():
+        base = CareConfig.load(out_dir).model_dump()
+    else:
+        base = config.model_dump() if config is not None else dict(meta.get("network") or {})
     base.update(
         {"axes": spatial, "n_channel_in": int(X.shape[-1]), "n_channel_out": int(Y.shape[-1])} if config is None else {}
     )
@@ -207,6 +217,48 @@ def train_from_patch_file(
     cfg = CareConfig.from_dict(base, source="training settings")
     data_meta = {"patch_file": Path(patches).name, **meta}
     return train(cfg, X, Y, Xv, Yv, out_dir, resume=resume, progress=progress, data_meta=data_meta)
+
+
+SCHEDULE_FIELDS = ("epochs", "steps_per_epoch", "early_stopping_patience", "reduce_lr_patience")
+
+
+def resumed_config(saved: CareConfig, requested: CareConfig | None) -> CareConfig:
+    """The configuration a resumed run continues with: the saved one, with the training schedule the caller
+    asks for now (``--resume --epochs 12`` trains up to epoch 12). Only :data:`SCHEDULE_FIELDS` may change; the
+    network must stay the one whose weights are resumed."""
+    if requested is None:
+        return saved
+    a, b = saved.model_dump(), requested.model_dump()
+    fixed = sorted(k for k in a if k not in SCHEDULE_FIELDS and a[k] != b.get(k))
+    if fixed:
+        raise CareBridgeError(f"--resume continues the saved network; {', '.join(fixed)} cannot change (only "
+                              f"{', '.join(SCHEDULE_FIELDS)} can); train a new model instead")
+    changes = {k: b[k] for k in SCHEDULE_FIELDS if a[k] != b[k]}
+    return saved.model_copy(update=changes) if changes else saved
+
+
+def _make_atomic_checkpoint():
+    import keras
+
+    class AtomicCheckpoint(keras.callbacks.Callback):
+        """Saves the weights after an epoch (every epoch, or when ``val_loss`` improved) to a temporary file and
+        renames it over the checkpoint: a kill during a save never leaves a truncated checkpoint."""
+
+        def __init__(self, path: Path, *, best_only: bool):
+            super().__init__()
+            self.path, self.best_only, self.best = Path(path), best_only, math.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            loss = float((logs or {}).get("val_loss", math.inf))
+            if self.best_only:
+                if not loss < self.best:
+                    return
+                self.best = loss
+            tmp = self.path.with_name(f".part-{self.path.name}")  # keeps the .weights.h5 ending Keras requires
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.path)
+
+    return AtomicCheckpoint
 
 
 def _make_state_callback():

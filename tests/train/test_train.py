@@ -55,6 +55,31 @@ def test_resume_continues_from_the_last_epoch(tiny_model, tmp_path):
     rows = (m / "history.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 4  # header + epochs 0..3, the first two from before the interruption
     assert json.loads((m / "train_state.json").read_text())["epoch"] == 4
+    # a changed epoch count is honoured (regression: --resume --epochs was silently ignored)
+    res = train_from_patch_file(patches, m, resume=True, progress=False, epochs=5)
+    assert res.epochs_run == 5 and CareConfig.load(m).epochs == 5
+    with pytest.raises(CareBridgeError, match="unet_depth cannot change"):
+        train_from_patch_file(patches, m, resume=True, progress=False, epochs=6, unet_depth=3)
+    assert not list(m.glob(".part-*"))  # checkpoints were renamed into place
+
+
+def test_a_damaged_checkpoint_is_one_line_naming_the_file(tiny_model, tmp_path):
+    import shutil
+
+    from care_bridge.models import CareConfig
+    from care_bridge.train import train_from_patch_file
+
+    src = tiny_model("2d")
+    m = tmp_path / "m"
+    shutil.copytree(src, m)
+    cfg = CareConfig.load(m)
+    cfg.epochs = 4
+    cfg.save(m)
+    last = m / "weights_last.weights.h5"
+    last.write_bytes(last.read_bytes()[:100])  # truncated, as by a kill during a save in place
+    with pytest.raises(CareBridgeError, match="weights_last.weights.h5 is damaged") as e:
+        train_from_patch_file(src.parent / "2d_patches.npz", m, resume=True, progress=False)
+    assert "weights_best.weights.h5" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_laplace_nll_matches_its_closed_form():
