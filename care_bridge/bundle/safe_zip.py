@@ -9,6 +9,7 @@ ratios typical of zip bombs. Sizes are checked against the header *and* while st
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import shutil
 import stat
@@ -30,7 +31,9 @@ class ZipLimits:
     max_entry_bytes: int = 2 << 30
     max_entries: int = 10_000
     max_ratio: float = 200.0  # uncompressed / compressed, for entries over ratio_min_bytes
-    ratio_min_bytes: int = 1 << 20
+    # the ratio rule only for large entries: small sparse files (a label mask of zeros) compress ~1000x and are
+    # harmless, the absolute limits above bound everything else
+    ratio_min_bytes: int = 64 << 20
 
 
 DEFAULT_LIMITS = ZipLimits()
@@ -158,7 +161,13 @@ def safe_extract(
         except BundleError:
             shutil.rmtree(root, ignore_errors=True)
             raise
-        except (zipfile.BadZipFile, OSError, EOFError) as e:  # CRC errors, truncated archives
+        except OSError as e:
+            shutil.rmtree(root, ignore_errors=True)
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise BundleError(f"no space left on device while extracting {where} into {root.parent}; free some "
+                                  "space (or set TMPDIR to a larger disk) and retry") from None
+            raise BundleError(f"{where} is corrupt ({e}); download the bundle again") from e
+        except (zipfile.BadZipFile, EOFError) as e:  # CRC errors, truncated archives
             shutil.rmtree(root, ignore_errors=True)
             raise BundleError(f"{where} is corrupt ({e}); download the bundle again") from e
     return root

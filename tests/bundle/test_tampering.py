@@ -96,7 +96,7 @@ def test_duplicate_entry_is_refused(bundle_2d, tmp_path, tmpdir_watch):
 
 
 def test_zip_bomb_ratio_is_refused(bundle_2d, tmp_path, tmpdir_watch):
-    bad = rewrite_zip(bundle_2d, tmp_path / "bomb.zip", extra=[("padding.bin", b"\0" * (8 << 20))])
+    bad = rewrite_zip(bundle_2d, tmp_path / "bomb.zip", extra=[("padding.bin", b"\0" * (80 << 20))])
     _refused(bad, r"'padding.bin' has compression ratio \d+, over 200", tmpdir_watch)
 
 
