@@ -27,6 +27,8 @@ from typing import Any
 import pandas as pd
 
 from .errors import CareBridgeError
+from .frontend.naming import output_path
+from .frontend.options import ENGINES, parse_n_tiles  # noqa: F401 - part of this interface (extension, tests)
 
 IMAGE_COLUMN = "image_path"
 TARGET_COLUMN = "target_path"
@@ -38,7 +40,6 @@ EVALUATE_COLUMNS = (*METRIC_COLUMNS, "evaluate_status", "evaluate_error")
 MODEL_COLUMNS = (
     "bundle_path", "bundle_sha256", "model_name", "axes", "n_channel_in", "n_channel_out", "probabilistic", "mode",
 )
-ENGINES = ("auto", "onnxruntime", "tensorflow")
 MANIFEST_NAME = ".care_bridge_outputs.json"
 KNIME_WORKFLOW_URL = "knime://knime.workflow/"
 
@@ -65,14 +66,6 @@ def resolve_path(text: str | os.PathLike, data_dir: str | os.PathLike | None = N
     return p.resolve()
 
 
-def parse_n_tiles(text: str | None):
-    """The Tiles setting, parsed by the front-end contract (:func:`care_bridge.frontend.parse_n_tiles`), as the
-    CLI and Fiji parse it: ``auto``, ``none``, ``4`` (2×2), ``2,2``, ``1,2,2``."""
-    from .frontend.options import parse_n_tiles as contract
-
-    return contract(text)
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -82,11 +75,10 @@ def _sha256(path: Path) -> str:
 
 
 def load_restorer(bundle: str | os.PathLike, *, engine: str = "auto"):
-    """Load a bundle with the front-end contract's loader; every failure becomes a one-line :class:`CareBridgeError`."""
+    """Load a bundle with the front-end contract's loader (which checks the engine name); every failure is a
+    one-line :class:`CareBridgeError`."""
     from .frontend import load_restorer as contract  # importing the runtime loads onnxruntime
 
-    if engine not in ENGINES:
-        raise CareBridgeError(f"engine {engine!r} is unknown; choose one of {', '.join(ENGINES)}")
     return contract(bundle, engine)
 
 
@@ -230,14 +222,6 @@ def _check_new_columns(df: pd.DataFrame, names: tuple[str, ...]) -> None:
     clash = [c for c in names if c in df.columns]
     if clash:
         raise CareBridgeError(f"the input already has column(s) {', '.join(clash)}; rename or remove them first")
-
-
-def output_path(out_dir: Path, image: Path, suffix: str) -> Path:
-    """Where the restored ``image`` goes: :func:`care_bridge.frontend.output_path`, as for ``care-bridge
-    predict DIR``."""
-    from .frontend import output_path as contract
-
-    return contract(out_dir, image, suffix)
 
 
 def restore_table(

@@ -29,11 +29,6 @@ __all__ = ["Bundle", "open_bundle", "RDF_NAMES"]
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 
 
-def safe_load_yaml(text: str) -> Any:
-    """The bounded safe YAML loader of :mod:`.yaml_safe` (no objects, no aliases, limited size and nesting)."""
-    return load_untrusted_yaml(text)
-
-
 @dataclass
 class Bundle:
     """An opened bundle.

@@ -47,13 +47,14 @@ def load_restorer(source: str | os.PathLike, engine: str = "auto"):
     """A :class:`~care_bridge.runtime.Restorer` for ``source``: a bundle (``.zip`` or unpacked folder) or a
     care_bridge model folder (Keras; needs the ``train`` extra). Cached by path, modification time and engine,
     so a folder of images (or repeated bridge calls) loads a bundle once."""
+    engine = parse_engine(engine)  # a bad option is named before any file is looked at
     s = str(source).strip() if source is not None else ""
     if not s:
         raise CareBridgeError("no bundle given; choose a CARE bundle (.zip), e.g. bundle=[/path/model.zip]")
     p = Path(s).expanduser()
     if not p.exists():
         raise CareBridgeError(f"bundle {p} does not exist; check the path")
-    return _load_cached(str(p.resolve()), p.stat().st_mtime_ns, parse_engine(engine))
+    return _load_cached(str(p.resolve()), p.stat().st_mtime_ns, engine)
 
 
 @lru_cache(maxsize=4)

@@ -84,13 +84,9 @@ class CareConfig(BaseModel):
     @property
     def params(self):
         """The mode's typed procedure parameters (:mod:`care_bridge.modes`), parsed from ``procedure``."""
-        from ..errors import BundleError
         from ..modes import get_mode
 
-        try:
-            return get_mode(self.mode).parse_params(self.procedure, where=f"{self.name} procedure")
-        except BundleError as e:
-            raise CareBridgeError(str(e)) from None
+        return get_mode(self.mode).parse_params(self.procedure, where=f"{self.name} procedure")
 
     @property
     def ndim(self) -> int:

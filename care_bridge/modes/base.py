@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..describe.geometry import AxisGeometry
+from ..describe.geometry import AxisGeometry, network_geometry
 from ..describe.model_info import ModelInfo, ModeParams
 
 Geometry = Callable[[ModelInfo, str, tuple[int, ...]], dict[str, AxisGeometry]]
@@ -43,7 +43,8 @@ class Mode:
     spacing per spatial axis of an image with ``axes``/``shape``; ``procedure``: the runtime procedure
     (``fn(restorer, image, axes, *, n_tiles, memory_budget, progress) -> Restoration``); ``network``: the Keras
     builder (``fn(CareConfig) -> keras.Model``); ``halo``: ``fn(CareConfig) -> halo per axis``; ``data``: how
-    training pairs are made; ``baseline``: the classical method it is compared with. ``loop_z``: whether a 2D
+    training pairs are made; ``baseline``: the classical method it is compared with (the last four are None
+    for a mode that is not trained here). ``loop_z``: whether a 2D
     network of this mode accepts a Z axis (and runs on it as its procedure says).
     """
 
@@ -52,8 +53,8 @@ class Mode:
     params: type[ModeParams]
     geometry: Geometry
     procedure: Ref
-    network: Ref
-    halo: Ref
+    network: Ref | None
+    halo: Ref | None
     data: Ref | None
     baseline: Ref | None
     net_axes: tuple[str, ...] = ("YX", "ZYX")
@@ -70,6 +71,4 @@ UNET_HALO = Ref("care_bridge.models.receptive_field", "unet_halo")
 
 def network_geometry_of(info: ModelInfo, axes: str, shape: tuple[int, ...]) -> dict[str, AxisGeometry]:
     """The geometry of modes whose network does everything (sizes scaled by the bioimage.io axis scale)."""
-    from ..describe.geometry import network_geometry
-
     return network_geometry(axes, tuple(shape), info.axes, tuple(info.scale or ()), info.output_spatial_axes)

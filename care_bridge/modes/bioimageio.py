@@ -19,8 +19,8 @@ MODE = Mode(
     params=NoParams,
     geometry=network_geometry_of,
     procedure=NETWORK_PROCEDURE,
-    network=NETWORK_PROCEDURE,  # not trainable here; never built
-    halo=NETWORK_PROCEDURE,
+    network=None,  # not trained here: the bundle brings its network and declares its halo
+    halo=None,
     data=None,
     baseline=None,
 )

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fiji_testlib import HELPERS, IJ_JAR, Run, run_cmd
+from fiji_testlib import IJ_JAR, Run, run_cmd
 
 
 @pytest.fixture

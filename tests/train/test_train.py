@@ -35,19 +35,26 @@ def test_model_folder_has_checkpoints_curve_and_provenance(tiny_model):
     assert (m / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_resume_continues_from_the_last_epoch(tiny_model, tmp_path):
+def _copy_with_epochs(tiny_model, tmp_path, epochs: int):
+    """A copy of the trained tiny 2D model folder whose config asks for ``epochs``, and its patch file."""
     import shutil
 
     from care_bridge.models import CareConfig
-    from care_bridge.train import train_from_patch_file
 
     src = tiny_model("2d")
     m = tmp_path / "m"
     shutil.copytree(src, m)
     cfg = CareConfig.load(m)
-    cfg.epochs = 4
+    cfg.epochs = epochs
     cfg.save(m)
-    patches = src.parent / "2d_patches.npz"
+    return m, src.parent / "2d_patches.npz"
+
+
+def test_resume_continues_from_the_last_epoch(tiny_model, tmp_path):
+    from care_bridge.models import CareConfig
+    from care_bridge.train import train_from_patch_file
+
+    m, patches = _copy_with_epochs(tiny_model, tmp_path, 4)
     with pytest.raises(CareBridgeError, match="already holds a model"):
         train_from_patch_file(patches, m, progress=False)
     res = train_from_patch_file(patches, m, resume=True, progress=False)
@@ -64,21 +71,13 @@ def test_resume_continues_from_the_last_epoch(tiny_model, tmp_path):
 
 
 def test_a_damaged_checkpoint_is_one_line_naming_the_file(tiny_model, tmp_path):
-    import shutil
-
-    from care_bridge.models import CareConfig
     from care_bridge.train import train_from_patch_file
 
-    src = tiny_model("2d")
-    m = tmp_path / "m"
-    shutil.copytree(src, m)
-    cfg = CareConfig.load(m)
-    cfg.epochs = 4
-    cfg.save(m)
+    m, patches = _copy_with_epochs(tiny_model, tmp_path, 4)
     last = m / "weights_last.weights.h5"
     last.write_bytes(last.read_bytes()[:100])  # truncated, as by a kill during a save in place
     with pytest.raises(CareBridgeError, match="weights_last.weights.h5 is damaged") as e:
-        train_from_patch_file(src.parent / "2d_patches.npz", m, resume=True, progress=False)
+        train_from_patch_file(patches, m, resume=True, progress=False)
     assert "weights_best.weights.h5" in str(e.value) and "\n" not in str(e.value)
 
 
