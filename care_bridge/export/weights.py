@@ -101,9 +101,15 @@ def spatial_names(n: int) -> list[str]:
     return ["y", "x"] if n == 2 else ["z", "y", "x"]
 
 
-def write_onnx(config: CareConfig, net, path: Path) -> Path:
-    """ONNX with input ``input`` (shape ``[?, (?,) ?, ?, C]``) and outputs named as :func:`output_ids`."""
-    import onnx
+# tf2onnx's transpose optimizer depends on Python's hash order: under some PYTHONHASHSEED values it drops the
+# Squeeze after a Reshape, and an output comes out with an extra axis (measured with tf2onnx 1.17: seed 3 of
+# 1..8 gave a 5-D "mean" for a 2D probabilistic U-Net). A conversion whose outputs have the wrong rank is
+# therefore redone in a child process under other fixed hash seeds.
+RETRY_HASH_SEEDS = tuple(range(8))
+
+
+def convert_onnx(config: CareConfig, net):
+    """The tf2onnx conversion of ``net`` with input ``input`` and outputs named as :func:`output_ids`."""
     import tensorflow as tf
     import tf2onnx
 
@@ -116,8 +122,50 @@ def write_onnx(config: CareConfig, net, path: Path) -> Path:
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=ONNX_OPSET)
     proto = _named_onnx(proto, "input", output_ids(config))
     proto.producer_name = "care_bridge (tf2onnx)"
+    return proto
+
+
+def onnx_output_ranks_ok(config: CareConfig, proto, net) -> bool:
+    """Whether every ONNX output has the rank of the matching Keras output."""
+    want = [len(t.shape) for t in (net.outputs if isinstance(net.outputs, list) else [net.outputs])]
+    got = [len(o.type.tensor_type.shape.dim) for o in proto.graph.output]
+    return got == want
+
+
+def write_onnx(config: CareConfig, net, path: Path) -> Path:
+    """ONNX with input ``input`` (shape ``[?, (?,) ?, ?, C]``) and outputs named as :func:`output_ids`;
+    converted again under fixed hash seeds (:data:`RETRY_HASH_SEEDS`) if tf2onnx got an output's rank wrong."""
+    import onnx
+
+    proto = convert_onnx(config, net)
+    if not onnx_output_ranks_ok(config, proto, net):
+        proto = _convert_in_child(config, net, path)
     onnx.save(proto, str(path))
     return path
+
+
+def _convert_in_child(config: CareConfig, net, path: Path):
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    import onnx
+
+    from ..errors import BundleError
+
+    with tempfile.TemporaryDirectory(prefix="care_bridge_onnx_") as tmp:
+        keras_file, out = Path(tmp) / "net.keras", Path(tmp) / "net.onnx"
+        net.save(str(keras_file))
+        (Path(tmp) / "config.json").write_text(config.model_dump_json())
+        for seed in RETRY_HASH_SEEDS:
+            r = subprocess.run([sys.executable, "-m", "care_bridge.export.onnx_child", tmp],
+                               env=dict(os.environ, PYTHONHASHSEED=str(seed)), capture_output=True, text=True,
+                               timeout=600)
+            if r.returncode == 0 and out.is_file():
+                return onnx.load(str(out))
+    raise BundleError(f"tf2onnx gave {path.name} outputs of the wrong rank under every hash seed tried "
+                      f"({', '.join(map(str, RETRY_HASH_SEEDS))}); the ONNX export is broken")
 
 
 def write_saved_model_zip(config: CareConfig, net, path: Path, work: Path) -> Path:

@@ -190,3 +190,29 @@ def test_bad_test_input_and_probabilistic_tf_request_are_refused(model_2d, model
     with pytest.raises(CareBridgeError, match="probabilistic network cannot ship"):
         export_bundle(model_prob, tmp_path / "b.zip", weight_formats=("onnx", "tensorflow_saved_model_bundle"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_onnx_conversion_with_a_wrong_output_rank_is_redone(tmp_path, monkeypatch):
+    """tf2onnx's transpose optimizer depends on Python's hash order and sometimes drops a Squeeze (an output
+    with one axis too many; seen as 'weight format onnx returns outputs of shapes [(1, 1, 92, 92, 1), …]').
+    Such a conversion is redone in a child process under fixed hash seeds."""
+    import onnx
+
+    from care_bridge.export import weights as W
+    from care_bridge.models.config import CareConfig
+    from care_bridge.models.factory import build_network
+
+    cfg = CareConfig(name="t", probabilistic=True, unet_n_first=4, unet_depth=1)
+    net = W.bundle_network(cfg, build_network(cfg))
+    real = W.convert_onnx
+
+    def as_seen_in_ci(config, n):
+        proto = real(config, n)
+        proto.graph.output[0].type.tensor_type.shape.dim.add()  # the extra leading axis tf2onnx left in
+        return proto
+
+    monkeypatch.setattr(W, "convert_onnx", as_seen_in_ci)  # the parent's conversion only; the child's is real
+    W.write_onnx(cfg, net, tmp_path / "w.onnx")
+    out = onnx.load(str(tmp_path / "w.onnx")).graph.output
+    assert [o.name for o in out] == ["mean", "scale"]
+    assert [len(o.type.tensor_type.shape.dim) for o in out] == [4, 4]
