@@ -28,6 +28,7 @@ import pandas as pd
 
 from .errors import CareBridgeError
 from .frontend.naming import output_path
+from .frontend.options import RestoreOptions as ContractOptions
 from .frontend.options import ENGINES, parse_n_tiles  # noqa: F401 - part of this interface (extension, tests)
 
 IMAGE_COLUMN = "image_path"
@@ -181,35 +182,32 @@ class OutputGuard:
 
 @dataclass(frozen=True)
 class RestoreOptions:
-    """What the CARE Restorer dialog sets (besides the model and the output folder): the table's image column,
-    whether a bad row stops the node, and the restoration options of the front-end contract (parsed from the
-    dialog's strings by :meth:`from_settings`)."""
+    """What the CARE Restorer dialog sets besides the model and the output folder: the table's image column,
+    whether a bad row stops the node, and the restoration options of the front-end contract (``restore``,
+    parsed from the dialog's strings by :meth:`from_settings`; the engine is the model port's)."""
 
     image_column: str = IMAGE_COLUMN
-    axes: str | None = None  # None: the axes the TIFF declares, as care-bridge predict does
-    n_tiles: int | tuple[int, ...] | None = None  # None: automatic
-    suffix: str = ""
-    overwrite: bool = False
     fail_on_error: bool = False
-    memory_budget: float | None = None
+    restore: ContractOptions = ContractOptions()
 
     @classmethod
     def from_settings(cls, *, image_column: str = IMAGE_COLUMN, fail_on_error: bool = False,
                       **texts: object) -> RestoreOptions:
-        """Parse the dialog's strings (``n_tiles``, ``axes``, ``suffix``, ``overwrite``, ``memory_budget``)
-        with :func:`care_bridge.frontend.restore_options`, exactly as the CLI and the macros do."""
+        """Parse the dialog's strings (``n_tiles``, ``axes``, ``suffix``, ``overwrite``, ``memory_budget``,
+        ``readouts``, ``level``, ``n_samples``) with :func:`care_bridge.frontend.restore_options`, exactly as
+        the CLI and the macros do."""
         from .frontend import restore_options
 
-        o = restore_options(texts)
-        return cls(image_column=image_column, axes=o.axes, n_tiles=o.n_tiles, suffix=o.suffix,
-                   overwrite=o.overwrite, fail_on_error=fail_on_error, memory_budget=o.memory_budget)
+        return cls(image_column=image_column, fail_on_error=fail_on_error, restore=restore_options(texts))
 
-    def contract(self):
-        """These options as the contract's :class:`care_bridge.frontend.RestoreOptions` (engine: the model's)."""
-        from .frontend import RestoreOptions as Contract
 
-        return Contract(n_tiles=self.n_tiles, memory_budget=self.memory_budget, axes=self.axes,
-                        overwrite=self.overwrite, suffix=self.suffix)
+READOUT_COLUMNS = {"std": ("std_path",), "disagreement": ("disagreement_path",),
+                   "interval": ("lower_path", "upper_path"), "samples": ("samples_path",)}
+
+
+def readout_columns(options: RestoreOptions) -> tuple[str, ...]:
+    """The path columns the requested readouts add (fixed names; the files carry the level: ``_lower90.tif``)."""
+    return tuple(c for name in options.restore.readouts.names for c in READOUT_COLUMNS[name])
 
 
 def _cell_path(value: Any) -> Path:
@@ -237,10 +235,13 @@ def restore_table(
     from dataclasses import replace as _replace
 
     from .frontend import error_line, restore_file, scale_path
+    from .frontend.jobs import readout_outputs
 
     if options.image_column not in df.columns:
         raise CareBridgeError(f"the input has no column {options.image_column!r}; choose the image path column")
-    _check_new_columns(df, RESTORE_COLUMNS)
+    extra_cols = readout_columns(options)
+    columns = RESTORE_COLUMNS[:2] + extra_cols + RESTORE_COLUMNS[2:]
+    _check_new_columns(df, columns)
     out_dir = Path(output_folder)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -249,26 +250,28 @@ def restore_table(
     if not os.access(out_dir, os.W_OK):
         raise CareBridgeError(f"output folder {out_dir} is not writable; choose another")
     protected = {Path(str(v)).resolve() for v in df[options.image_column] if isinstance(v, str) and v.strip()}
-    guard = OutputGuard(out_dir, overwrite=options.overwrite, protected=protected)
+    guard = OutputGuard(out_dir, overwrite=options.restore.overwrite, protected=protected)
     prob = bool(restorer.info.probabilistic)
-    cols: dict[str, list] = {c: [] for c in RESTORE_COLUMNS}
+    cols: dict[str, list] = {c: [] for c in columns}
     n = len(df)
     try:
         for i, value in enumerate(df[options.image_column]):
             if cancelled is not None and cancelled():
                 raise RuntimeError("execution was cancelled")
             t0 = time.perf_counter()
-            written: list[str | None] = [None, None]
+            written: list[str | None] = [None] * (2 + len(extra_cols))
             try:
                 src = _cell_path(value)
-                out = output_path(out_dir, src, options.suffix)
-                targets = [out, scale_path(out) if prob else None]
+                out = output_path(out_dir, src, options.restore.suffix)
+                extra = readout_outputs(out, options.restore.readouts)  # TIFFs in column order, then the GIF
+                targets = [out, scale_path(out) if prob else None, *extra]
                 replace = any([guard.claim(t) for t in targets if t is not None])
-                fr = restore_file(restorer, src, out, _replace(options.contract(), overwrite=replace))
-                for k, target in enumerate((fr.output, fr.scale_output)):
+                fr = restore_file(restorer, src, out, _replace(options.restore, overwrite=replace))
+                for k, target in enumerate((fr.output, fr.scale_output, *fr.readout_outputs)):
                     if target is not None and target.exists():
                         guard.record(target)
-                        written[k] = str(target)
+                        if k < len(written):
+                            written[k] = str(target)
                 status, message = "ok", None
             except (CareBridgeError, OSError, MemoryError) as e:  # a bad row must not end the table
                 status, message = "error", error_line(e)
@@ -276,14 +279,14 @@ def restore_table(
                 status, message = "error", f"{type(e).__name__}: {e}"
             if status == "error" and options.fail_on_error:
                 raise CareBridgeError(f"row {i + 1} ({value}): {message}")
-            for key, val in zip(RESTORE_COLUMNS, (*written, status, message, time.perf_counter() - t0)):
+            for key, val in zip(columns, (*written, status, message, time.perf_counter() - t0)):
                 cols[key].append(val)
             if progress is not None:
                 progress((i + 1) / max(n, 1), f"restored {i + 1} of {n}")
     finally:
         guard.save()
     out_df = df.copy()
-    for key in RESTORE_COLUMNS:
+    for key in columns:
         out_df[key] = pd.Series(cols[key], index=df.index, dtype="float64" if key == "restore_seconds" else object)
     return out_df
 

@@ -9,12 +9,16 @@
 //   via=[auto]                  auto (hosted when Python hosts this ImageJ, else standalone), hosted, standalone
 //   cli=[/path/to/care-bridge]  standalone only; remembered in ImageJ's preferences (key care_bridge.cli)
 //   title=[name]                title of the result (default: <input title without .tif>-CARE)
+//   readouts=[]                 probabilistic/ensemble bundles: std, disagreement, interval, samples (comma-separated)
+//   level=[0.9]                 level of the central interval (0.9, 95%)
+//   n_samples=[16]              draws per pixel for the samples readout (a time series)
 //   on_error=[exit]             exit: stop with a message; return: give "error: ..." back to the calling macro
 // Every option is parsed by care_bridge's front-end contract (care_bridge/frontend/options.py), the same code
 // the command line and KNIME use, on both paths: hosted passes the text to Python, standalone to care-bridge.
 // Result: a new image <title>-CARE (float32; calibration from the input and the mode's geometry, e.g. Z
-// spacing / 4 after isotropic x4; Info kept) and, for probabilistic bundles, <title>-CARE-scale.
-// Returns "image=<ID> scale=<ID or 0>" (IDs for selectImage). The input image is not changed.
+// spacing / 4 after isotropic x4; Info kept) and, for probabilistic bundles, <title>-CARE-scale; each readout
+// as <title>-CARE_<name> (std, disagreement, lower90, upper90, samples), calibrated like the result.
+// Returns "image=<ID> scale=<ID or 0> readouts=[<ID>,...]" (IDs for selectImage). The input is not changed.
 
 var ON_ERROR = "exit";
 var ARGS = "";
@@ -41,6 +45,9 @@ function careRestore() {
 	budget = opt("memory_budget", "");
 	axes = opt("axes", "");
 	title = opt("title", "");
+	readouts = opt("readouts", "");
+	level = opt("level", "");
+	nSamples = opt("n_samples", "");
 	if (title == "") title = resultTitle(getTitle());
 	hosted = false;
 	if (call("java.lang.System.getProperty", "care_bridge.hosted") == "1") hosted = true;
@@ -50,15 +57,15 @@ function careRestore() {
 	if (via != "auto" && via != "hosted" && via != "standalone")
 		{ r = fail("via=" + via + " is not understood; give auto, hosted or standalone"); return r; }
 	if (via == "standalone" || (via == "auto" && !hosted))
-		{ r = restoreStandalone(bundle, nTiles, engine, budget, axes, title); return r; }
-	{ r = restoreHosted(bundle, nTiles, engine, budget, axes, title); return r; }
+		{ r = restoreStandalone(bundle, nTiles, engine, budget, axes, title, readouts, level, nSamples); return r; }
+	{ r = restoreHosted(bundle, nTiles, engine, budget, axes, title, readouts, level, nSamples); return r; }
 }
 
 // Hosted: Python runs this ImageJ; the "CARE Bridge" command is answered in-process (care_bridge/fiji/bridge.py).
-function restoreHosted(bundle, nTiles, engine, budget, axes, title) {
+function restoreHosted(bundle, nTiles, engine, budget, axes, title, readouts, level, nSamples) {
 	id = getImageID();
 	token = replyToken();
-	run("CARE Bridge", "op=restore reply=[" + token + "] bundle=[" + bundle + "] n_tiles=[" + nTiles + "] engine=[" + engine + "] memory_budget=[" + budget + "] axes=[" + axes + "] title=[" + title + "]");
+	run("CARE Bridge", "op=restore reply=[" + token + "] bundle=[" + bundle + "] n_tiles=[" + nTiles + "] engine=[" + engine + "] memory_budget=[" + budget + "] axes=[" + axes + "] title=[" + title + "] readouts=[" + readouts + "] level=[" + level + "] n_samples=[" + nSamples + "]");
 	reply = takeReply(token);
 	if (startsWith(reply, "error:")) {
 		selectImage(id);
@@ -68,12 +75,14 @@ function restoreHosted(bundle, nTiles, engine, budget, axes, title) {
 		{ r = fail("the CARE bridge did not answer; restart ImageJ through care_bridge.fiji or use via=standalone"); return r; }
 	image = parseInt(field(reply, "image"));
 	scale = parseInt(field(reply, "scale"));
+	extra = field(reply, "readouts");
+	if (extra == "0") extra = "";
 	selectImage(image);
-	return "image=" + image + " scale=" + scale;
+	return "image=" + image + " scale=" + scale + " readouts=[" + extra + "]";
 }
 
 // Standalone: temporary TIFFs and the care-bridge command line; the temporary folder is always removed.
-function restoreStandalone(bundle, nTiles, engine, budget, axes, title) {
+function restoreStandalone(bundle, nTiles, engine, budget, axes, title, readouts, level, nSamples) {
 	cli = opt("cli", "");
 	if (cli == "") cli = call("ij.Prefs.get", "care_bridge.cli", "care-bridge");
 	else call("ij.Prefs.set", "care_bridge.cli", cli);
@@ -93,7 +102,7 @@ function restoreStandalone(bundle, nTiles, engine, budget, axes, title) {
 	close();
 	setBatchMode(wasBatch);
 	selectImage(id);
-	cliOutput = runCli(cli, bundle, input, output, nTiles, engine, budget, axes);
+	cliOutput = runCli(cli, bundle, input, output, nTiles, engine, budget, axes, readouts, level, nSamples);
 	if (!File.exists(output)) {
 		removeFolder(tmp);
 		{ r = fail(cliProblem(cliOutput, cli)); return r; }
@@ -109,16 +118,37 @@ function restoreStandalone(bundle, nTiles, engine, budget, axes, title) {
 		finishResult(title + "-scale", frameInterval, info);
 		selectImage(image);
 	}
+	// the readouts the command line wrote (output_<name>.tif), in the order the hosted path shows them
+	extra = "";
+	files = getFileList(tmp);
+	kinds = newArray("std", "disagreement", "lower", "upper", "samples");
+	for (k = 0; k < kinds.length; k++) {
+		for (i = 0; i < files.length; i++) {
+			f = files[i];
+			if (startsWith(f, "output_" + kinds[k]) && endsWith(f, ".tif")) {
+				open(tmp + f);
+				name = substring(f, 7, lengthOf(f) - 4);
+				if (name == "samples") finishResult(title + "_" + name, 0, info);
+				else finishResult(title + "_" + name, frameInterval, info);
+				if (extra != "") extra = extra + ",";
+				extra = extra + getImageID();
+			}
+		}
+	}
+	selectImage(image);
 	removeFolder(tmp);
-	return "image=" + image + " scale=" + scale;
+	return "image=" + image + " scale=" + scale + " readouts=[" + extra + "]";
 }
 
 // The options go to care-bridge as typed (it parses them with the same contract as the hosted path).
-function runCli(cli, bundle, input, output, nTiles, engine, budget, axes) {
+function runCli(cli, bundle, input, output, nTiles, engine, budget, axes, readouts, level, nSamples) {
 	n = 8;
 	if (nTiles != "") n = n + 2;
 	if (budget != "") n = n + 2;
 	if (axes != "") n = n + 2;
+	if (readouts != "") n = n + 1;
+	if (level != "") n = n + 1;
+	if (nSamples != "") n = n + 1;
 	a = newArray(n);
 	a[0] = "predict"; a[1] = "--bundle"; a[2] = bundle; a[3] = "--input"; a[4] = input;
 	a[5] = "--output"; a[6] = output; a[7] = "--engine=" + engine;
@@ -126,6 +156,9 @@ function runCli(cli, bundle, input, output, nTiles, engine, budget, axes) {
 	if (nTiles != "") { a[k] = "--n-tiles"; a[k + 1] = nTiles; k = k + 2; }
 	if (budget != "") { a[k] = "--memory-budget"; a[k + 1] = budget; k = k + 2; }
 	if (axes != "") { a[k] = "--axes"; a[k + 1] = axes; k = k + 2; }
+	if (readouts != "") { a[k] = "--readouts=" + readouts; k = k + 1; }
+	if (level != "") { a[k] = "--level=" + level; k = k + 1; }
+	if (nSamples != "") { a[k] = "--n-samples=" + nSamples; k = k + 1; }
 	out = execCli(cli, a);  // assigned first: `return userFunction()` is read as a number by ImageJ's interpreter
 	return out;
 }
@@ -137,9 +170,15 @@ function execCli(cli, a) {
 		wrap = "\"$0\" \"$@\" 2>&1; echo care-bridge-exit=$?";
 		if (a.length == 3) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2]);
 		if (a.length == 8) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+		if (a.length == 9) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
 		if (a.length == 10) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
+		if (a.length == 11) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
 		if (a.length == 12) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]);
-		return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
+		if (a.length == 13) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
+		if (a.length == 14) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
+		if (a.length == 15) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]);
+		if (a.length == 16) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+		return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16]);
 	}
 	line = cli;
 	for (i = 0; i < a.length; i++) line = line + " \"" + a[i] + "\"";

@@ -4,6 +4,8 @@
 //   n_tiles=[auto] memory_budget=[auto] axes=[] engine=[auto]  as for CARE Restore;
 //   suffix=[]          added to each output name before .tif (default none: the input's own name);
 //   overwrite=[false]  replace existing results;
+//   readouts=[] level=[0.9] n_samples=[16]  reliability readouts beside each result, as for CARE Restore
+//                      (<name><suffix>_std.tif, _disagreement.tif, _lower90.tif, _upper90.tif, _samples.tif/.gif);
 //   via=[auto]         auto (hosted when Python hosts this ImageJ, else standalone), hosted, standalone;
 //   cli=[...]          standalone only: the care-bridge command (remembered in ImageJ's preferences).
 // This is the folder job of `care-bridge predict --input DIR --output OUT`, run by the same code on both paths
@@ -72,9 +74,10 @@ function folderStandalone(input, output, bundle) {
 		text = exec("sh", "-c", w, cli, "predict", "--bundle", bundle, "--input", input, "--output", output,
 			"--engine=" + opt("engine", "auto"), "--n-tiles=" + opt("n_tiles", "auto"),
 			"--memory-budget=" + opt("memory_budget", "auto"), "--axes=" + opt("axes", ""),
-			"--suffix=" + opt("suffix", ""), over);
+			"--suffix=" + opt("suffix", ""), "--readouts=" + opt("readouts", ""), "--level=" + opt("level", "0.9"),
+			"--n-samples=" + opt("n_samples", "16"), over);
 	else
-		text = exec("cmd", "/c", "\"" + cli + "\" predict --bundle \"" + bundle + "\" --input \"" + input + "\" --output \"" + output + "\" \"--engine=" + opt("engine", "auto") + "\" \"--n-tiles=" + opt("n_tiles", "auto") + "\" \"--memory-budget=" + opt("memory_budget", "auto") + "\" \"--axes=" + opt("axes", "") + "\" \"--suffix=" + opt("suffix", "") + "\" " + over + " 2>&1");
+		text = exec("cmd", "/c", "\"" + cli + "\" predict --bundle \"" + bundle + "\" --input \"" + input + "\" --output \"" + output + "\" \"--engine=" + opt("engine", "auto") + "\" \"--n-tiles=" + opt("n_tiles", "auto") + "\" \"--memory-budget=" + opt("memory_budget", "auto") + "\" \"--axes=" + opt("axes", "") + "\" \"--suffix=" + opt("suffix", "") + "\" \"--readouts=" + opt("readouts", "") + "\" \"--level=" + opt("level", "0.9") + "\" \"--n-samples=" + opt("n_samples", "16") + "\" " + over + " 2>&1");
 	if (indexOf(text, "care-bridge-exit=127") >= 0)
 		exit("CARE Restore Folder: the care-bridge command line was not found at '" + cli + "'; install care_bridge and give its path once with cli=[/path/to/care-bridge]");
 	lines = split(text, "\n");
@@ -98,7 +101,7 @@ function folderStandalone(input, output, bundle) {
 }
 
 function passOptions() {
-	keys = newArray("n_tiles", "memory_budget", "axes", "engine", "suffix", "overwrite");
+	keys = newArray("n_tiles", "memory_budget", "axes", "engine", "suffix", "overwrite", "readouts", "level", "n_samples");
 	s = "";
 	for (i = 0; i < keys.length; i++) s = s + keys[i] + "=[" + opt(keys[i], "") + "] ";
 	return s;

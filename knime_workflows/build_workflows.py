@@ -225,7 +225,8 @@ def _lister(i: int, folder: str, target: str, x: int, y: int, name: str = "CARE 
 def _restorer(i: int, x: int, y: int) -> Node:
     return Node(i, "CARE Restorer", {
         "image_column": "image_path", "output_folder": "restored", "suffix": "", "engine": "auto",
-        "n_tiles": "auto", "memory_budget": "", "axes": "", "overwrite": False, "fail_on_error": False}, x, y, "care_restorer")
+        "n_tiles": "auto", "memory_budget": "", "axes": "", "readouts": "", "level": "0.9", "n_samples": "16",
+        "overwrite": False, "fail_on_error": False}, x, y, "care_restorer")
 
 
 def workflows() -> list[Workflow]:

@@ -31,6 +31,7 @@ class Kind:
     probabilistic: bool = False
     step: tuple[int, ...] = ()
     halo: tuple[int, ...] = ()
+    ensemble: int = 1  # >= 2: that many probabilistic members in one graph (mean, member_mean, member_scale)
 
 
 KINDS = {
@@ -41,6 +42,8 @@ KINDS = {
     "isotropic": Kind("YX", 1, 1, mode="isotropic", procedure={"factor": 4.0, "combine": "geometric"},
                       step=(4, 4), halo=(4, 4)),
     "upsampling": Kind("ZYX", 1, 1, mode="upsampling", procedure={"factor": 2}, step=(2, 4, 4), halo=(2, 4, 4)),
+    "2d_ensemble": Kind("YX", 1, 1, probabilistic=True, step=(4, 4), halo=(4, 4), ensemble=3),
+    "3d_ensemble": Kind("ZYX", 1, 1, probabilistic=True, step=(2, 4, 4), halo=(2, 4, 4), ensemble=2),
     "projection": Kind("ZYX", 1, 1, mode="projection", procedure={"proj_depth": 1}, step=(1, 4, 4),
                        halo=(0, 4, 4)),
 }
@@ -54,6 +57,31 @@ def _conv(name: str, x: str, c_in: int, c_out: int, nd: int, rng, nodes, inits) 
     return f"{name}_y"
 
 
+def _member(prefix: str, kind: Kind, rng, nodes, inits) -> tuple[str, str]:
+    """One probabilistic member on ``x_cf``: (mean, scale) channels-first names; members differ by their random
+    weights and by a different offset of the scale, so they disagree more in some pixels than in others."""
+    nd = len(kind.axes)
+    h = _conv(f"{prefix}c1", "x_cf", kind.n_in, 4, nd, rng, nodes, inits)
+    nodes.append(helper.make_node("Relu", [h], [f"{prefix}h_relu"]))
+    y = _conv(f"{prefix}c2", f"{prefix}h_relu", 4, 2 * kind.n_out, nd, rng, nodes, inits)
+    inits.append(numpy_helper.from_array(np.array([kind.n_out, kind.n_out], np.int64), f"{prefix}split"))
+    nodes.append(helper.make_node("Split", [y, f"{prefix}split"], [f"{prefix}m_cf", f"{prefix}s_raw"], axis=1))
+    _squareplus(f"{prefix}s_raw", f"{prefix}s_cf", nodes, inits)
+    return f"{prefix}m_cf", f"{prefix}s_cf"
+
+
+def _squareplus(x: str, y: str, nodes, inits) -> None:
+    """``y = (x + sqrt(x^2 + 4)) / 2`` from exactly rounded ops, as the exported networks' scale head (ONNX
+    Runtime's Softplus rounds differently depending on where a value falls in its vector loop, so it would make
+    tiled and untiled results differ in the last bit)."""
+    if not any(i.name == "sqp_four" for i in inits):
+        inits += [numpy_helper.from_array(np.array(4.0, np.float32), "sqp_four"),
+                  numpy_helper.from_array(np.array(0.5, np.float32), "sqp_half")]
+    nodes += [helper.make_node("Mul", [x, x], [f"{y}_sq"]), helper.make_node("Add", [f"{y}_sq", "sqp_four"], [f"{y}_p4"]),
+              helper.make_node("Sqrt", [f"{y}_p4"], [f"{y}_rt"]), helper.make_node("Add", [x, f"{y}_rt"], [f"{y}_sum"]),
+              helper.make_node("Mul", [f"{y}_sum", "sqp_half"], [y])]
+
+
 def build_onnx(kind: Kind, seed: int = 0) -> onnx.ModelProto:
     """The network of ``kind`` on channels-last tensors ``b<axes>c`` (transposed to channels-first inside)."""
     rng = np.random.default_rng(seed)
@@ -62,6 +90,25 @@ def build_onnx(kind: Kind, seed: int = 0) -> onnx.ModelProto:
     to_cf = [0, nd + 1] + list(range(1, nd + 1))
     nodes.append(helper.make_node("Transpose", ["input"], ["x_cf"], perm=to_cf))
     x = "x_cf"
+    if kind.ensemble > 1:
+        members = [_member(f"m{k}_", kind, rng, nodes, inits) for k in range(kind.ensemble)]
+        to_cl = [0] + list(range(2, nd + 2)) + [1]
+        nodes.append(helper.make_node("Mean", [m for m, _ in members], ["avg_cf"]))
+        nodes.append(helper.make_node("Concat", [m for m, _ in members], ["mm_cf"], axis=1))
+        nodes.append(helper.make_node("Concat", [s for _, s in members], ["ms_cf"], axis=1))
+        for src, dst in (("avg_cf", "mean"), ("mm_cf", "member_mean"), ("ms_cf", "member_scale")):
+            nodes.append(helper.make_node("Transpose", [src], [dst], perm=to_cl))
+        sp = [f"o{i}" for i in range(nd)]
+        outputs = [helper.make_tensor_value_info("mean", TensorProto.FLOAT, ["b", *sp, kind.n_out])]
+        outputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["b", *sp, kind.n_out * kind.ensemble])
+                    for n in ("member_mean", "member_scale")]
+        in_shape = ["b"] + [f"s{i}" for i in range(nd)] + [kind.n_in]
+        graph = helper.make_graph(nodes, "tiny_ensemble",
+                                  [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)], outputs, inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        return model
     if kind.mode == "upsampling":
         f = float(kind.procedure["factor"])
         inits.append(numpy_helper.from_array(np.array([1, 1, f, 1, 1], np.float32), "up_scales"))
@@ -89,7 +136,7 @@ def build_onnx(kind: Kind, seed: int = 0) -> onnx.ModelProto:
     if kind.probabilistic:
         inits.append(numpy_helper.from_array(np.array([kind.n_out, kind.n_out], np.int64), "split"))
         nodes.append(helper.make_node("Split", [y, "split"], ["m_cf", "s_raw"], axis=1))
-        nodes.append(helper.make_node("Softplus", ["s_raw"], ["s_cf"]))
+        _squareplus("s_raw", "s_cf", nodes, inits)
         nodes.append(helper.make_node("Transpose", ["m_cf"], ["mean"], perm=to_cl))
         nodes.append(helper.make_node("Transpose", ["s_cf"], ["scale"], perm=to_cl))
         outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, out_shape) for n in ("mean", "scale")]
@@ -133,7 +180,8 @@ def write_bundle(kind_name: str, folder: Path, *, pixel_size: dict | None = None
     sess = ort.InferenceSession(str(stage / "model.onnx"), providers=["CPUExecutionProvider"])
     ys = sess.run(None, {"input": x})
     np.save(stage / "test_input.npy", x)
-    names = ["mean", "scale"] if kind.probabilistic else ["output"]
+    names = (["mean", "member_mean", "member_scale"] if kind.ensemble > 1
+             else ["mean", "scale"] if kind.probabilistic else ["output"])
     for n, y in zip(names, ys):
         np.save(stage / f"test_{n}.npy", y)
     if corrupt_weights:
@@ -153,7 +201,8 @@ def write_bundle(kind_name: str, folder: Path, *, pixel_size: dict | None = None
 
     halo = dict(zip(axes, kind.halo))
     outputs = [{"id": n, "axes": [{"type": "batch"}] + [out_axis(a, halo[a]) for a in out_axes]
-                + [{"type": "channel", "channel_names": [f"{n}{i}" for i in range(kind.n_out)]}],
+                + [{"type": "channel", "channel_names": [f"{n}{i}" for i in range(
+                    kind.n_out * (kind.ensemble if n.startswith("member_") else 1))]}],
                 "test_tensor": {"source": f"test_{n}.npy", "sha256": _sha(stage / f"test_{n}.npy")}}
                for n in names]
     procedure = dict(kind.procedure or {})
@@ -164,6 +213,8 @@ def write_bundle(kind_name: str, folder: Path, *, pixel_size: dict | None = None
         "output_denormalization": {"kind": "input_percentiles_affine"}, "network": {"name": f"tiny {kind_name}"},
         "pixel_size": pixel_size,
     }
+    if kind.ensemble > 1:
+        care["ensemble"] = {"members": kind.ensemble, "channel_order": "member-major: channel m*C + c"}
     rdf = {
         "format_version": "0.5.4", "type": "model", "name": f"tiny {kind_name}", "description": "test network",
         "authors": [{"name": "care_bridge tests"}], "license": "CC0-1.0",

@@ -83,6 +83,8 @@ def info_from_care_block(rdf: dict[str, Any], where: str) -> ModelInfo:
         raise BundleError(f"{where}: config.care_bridge.axes {axes!r} must be YX or ZYX")
     n_in, n_out = _field(block, "n_channel_in", int, where), _field(block, "n_channel_out", int, where)
     probabilistic = _field(block, "probabilistic", bool, where)
+    members = _ensemble_members(block, probabilistic, where)
+    calibration = _scale_calibration(block, members > 1 or probabilistic, where)
     pct = block.get("percentiles")
     if not (isinstance(pct, list) and len(pct) == 2 and all(isinstance(p, (int, float)) for p in pct)
             and 0 <= pct[0] < pct[1] <= 100):
@@ -108,13 +110,16 @@ def info_from_care_block(rdf: dict[str, Any], where: str) -> ModelInfo:
         percentile_high=float(pct[1]),
         eps=eps,
         denormalize="none" if denorm == "none" else "input_percentiles",
-        probabilistic=probabilistic,
-        output_names=("mean", "scale") if probabilistic else ("output",),
+        probabilistic=probabilistic and members == 1,
+        ensemble=members,
+        scale_calibration=calibration,
+        output_names=ENSEMBLE_OUTPUTS if members > 1 else ("mean", "scale") if probabilistic else ("output",),
         pixel_size={str(k).upper(): float(v) for k, v in ps.items()} if isinstance(ps, dict) else None,
         description=str(rdf.get("description", "")),
         output_layout=params.network_output_layout(),
     )
-    generic = info_from_tensors(rdf, where)
+    generic, channels = _tensor_info(rdf, where)
+    want_channels = (n_out, members * n_out, members * n_out) if members > 1 else (n_out,) * len(info.output_names)
     pre = [op for op in generic.preprocessing if op.get("id") != "ensure_dtype"]  # spec adds float32 casts
     expect = {"min_percentile": info.percentile_low, "max_percentile": info.percentile_high, "eps": info.eps}
     # the training configuration kept for retraining must describe the same network (plain values, not parsed)
@@ -127,7 +132,7 @@ def info_from_care_block(rdf: dict[str, Any], where: str) -> ModelInfo:
         and generic.output_layout == info.output_layout
         and generic.step == info.step
         and generic.output_names == info.output_names
-        and generic.n_channel_in == n_in and generic.n_channel_out == n_out
+        and generic.n_channel_in == n_in and channels == want_channels
         and len(pre) == 1 and pre[0].get("id") == "scale_range"
         and all(math.isclose(float(pre[0].get("kwargs", {}).get(k, -1)), v) for k, v in expect.items())
         and all(g >= h for g, h in zip(generic.halo, info.halo))
@@ -139,6 +144,39 @@ def info_from_care_block(rdf: dict[str, Any], where: str) -> ModelInfo:
             "outputs, halo, scale_range or network); the bundle was edited inconsistently, re-export it"
         )
     return info
+
+
+ENSEMBLE_OUTPUTS = ("mean", "member_mean", "member_scale")
+MAX_ENSEMBLE = 64
+
+
+def _ensemble_members(block: dict[str, Any], probabilistic: bool, where: str) -> int:
+    """Members of an ensemble bundle (``config.care_bridge.ensemble.members``), 1 without the block."""
+    ens = block.get("ensemble")
+    if ens is None:
+        return 1
+    m = ens.get("members") if isinstance(ens, dict) else None
+    if isinstance(m, bool) or not isinstance(m, int) or not 2 <= m <= MAX_ENSEMBLE:
+        raise BundleError(f"{where}: config.care_bridge.ensemble.members {m!r} must be a whole number from 2 to "
+                          f"{MAX_ENSEMBLE}; the bundle is malformed, re-export it")
+    if not probabilistic:
+        raise BundleError(f"{where}: an ensemble's members must be probabilistic (config.care_bridge.probabilistic)")
+    return m
+
+
+def _scale_calibration(block: dict[str, Any], distributional: bool, where: str) -> float:
+    """The recalibration factor on Laplace scales (``config.care_bridge.calibration``), 1 without one."""
+    cal = block.get("calibration")
+    if cal is None:
+        return 1.0
+    f = cal.get("factor") if isinstance(cal, dict) else None
+    if not (isinstance(cal, dict) and cal.get("method") == "scale" and isinstance(f, (int, float))
+            and not isinstance(f, bool) and math.isfinite(f) and 1e-3 <= f <= 1e3):
+        raise BundleError(f"{where}: config.care_bridge.calibration must be {{method: scale, factor: 0.001..1000}}, "
+                          f"got {cal!r}; recalibrate with care-bridge calibrate")
+    if not distributional:
+        raise BundleError(f"{where}: config.care_bridge.calibration needs a probabilistic or ensemble model")
+    return float(f)
 
 
 MAX_AXIS_PIXELS = 1 << 16  # any declared size, step or halo beyond this is refused before allocating anything
@@ -209,6 +247,15 @@ def _ops(descrs: Any, tensor: str, where: str) -> tuple[dict[str, Any], ...]:
 
 def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:
     """ModelInfo of any spec-0.5 model bundle from its ``inputs``/``outputs`` descriptions."""
+    info, channels = _tensor_info(rdf, where)
+    if len(set(channels)) != 1:
+        raise BundleError(f"{where}: outputs have different channel counts; not supported")
+    return info
+
+
+def _tensor_info(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, tuple[int, ...]]:
+    """The tensor descriptions' ModelInfo (``n_channel_out`` of the first output) and every output's
+    channel count."""
     inputs, outputs = rdf.get("inputs") or [], rdf.get("outputs") or []
     if len(inputs) != 1:
         raise BundleError(f"{where}: the model has {len(inputs)} inputs; care_bridge supports exactly one")
@@ -229,6 +276,7 @@ def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:
         in_scale[str(ax["id"])] = float(v)
     n_in = len(next(ax for ax in in_axes if ax.get("type") == "channel").get("channel_names") or [])
     out_layout, n_out, halos, factors = None, None, None, None
+    channels: list[int] = []
     for out in outputs:
         oid = str(out.get("id", "output"))
         oaxes = list(out.get("axes") or [])
@@ -237,9 +285,8 @@ def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:
             raise BundleError(f"{where}: outputs have different axes ({out_layout!r} vs {lay!r}); not supported")
         out_layout = lay
         ch = len(next(ax for ax in oaxes if ax.get("type") == "channel").get("channel_names") or [])
-        if n_out not in (None, ch):
-            raise BundleError(f"{where}: outputs have different channel counts; not supported")
-        n_out = ch
+        channels.append(ch)
+        n_out = ch if n_out is None else n_out
         h, f = _output_geometry(oaxes, oid, in_id, in_scale, axes, where)
         halos = h if halos is None else tuple(max(a, b) for a, b in zip(halos, h))
         if factors not in (None, f):
@@ -268,7 +315,7 @@ def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:
         output_layout=out_layout,
         preprocessing=_ops(inp.get("preprocessing"), in_id, where),
         postprocessing=tuple(op for o in outputs for op in _ops(o.get("postprocessing"), str(o.get("id")), where)),
-    )
+    ), tuple(channels)
 
 
 def _output_geometry(oaxes, oid, in_id, in_scale, axes, where) -> tuple[tuple[int, ...], tuple[float, ...]]:

@@ -148,6 +148,14 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="auto", help="inference engine for bundles: auto (the fastest available "
                    "here), onnxruntime, tensorflow")
     p.add_argument("--suffix", default="", help="added to output file names in an output folder, e.g. --suffix=-CARE (default: none)")
+    p.add_argument("--readouts", default="", metavar="LIST",
+                   help="reliability readouts of a probabilistic or ensemble model, comma-separated: std (predictive "
+                        "standard deviation), disagreement (ensemble disagreement D in [0, 1]), interval (central "
+                        "interval bounds at --level), samples (--n-samples draws per pixel as a time series, plus a "
+                        "GIF preview). Written beside each output: OUT_std.tif, OUT_disagreement.tif, "
+                        "OUT_lower90.tif/OUT_upper90.tif, OUT_samples.tif/.gif")
+    p.add_argument("--level", default=None, help="level of the central interval: 0.9 (default), 0.95, 90%%")
+    p.add_argument("--n-samples", default=None, help="draws per pixel for --readouts samples (default 16)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -157,7 +165,8 @@ def _predict(args) -> int:
     from ..frontend.jobs import FileResult
 
     options = restore_options({"engine": args.engine, "n_tiles": args.n_tiles, "memory_budget": args.memory_budget,
-                               "axes": args.axes, "overwrite": args.overwrite, "suffix": args.suffix})
+                               "axes": args.axes, "overwrite": args.overwrite, "suffix": args.suffix,
+                               "readouts": args.readouts, "level": args.level, "n_samples": args.n_samples})
     r = load_restorer(args.bundle or args.model, "auto" if args.model else options.engine)
     inputs = expand_inputs(args.input)
     show = not args.quiet and sys.stderr.isatty()
@@ -166,7 +175,8 @@ def _predict(args) -> int:
         if not isinstance(fr, FileResult):
             print(f"care-bridge: error: {fr.input.name}: {fr.message}", file=sys.stderr)
         elif not args.quiet:
-            extra = f" (+ {fr.scale_output.name})" if fr.scale_output else ""
+            more = ([fr.scale_output] if fr.scale_output else []) + list(fr.readout_outputs)
+            extra = f" (+ {', '.join(p.name for p in more)})" if more else ""
             print(f"{fr.input} -> {fr.output}{extra}  [engine {fr.restoration.engine}, tiles "
                   f"{'x'.join(map(str, fr.restoration.n_tiles))}, {fr.seconds:.2f} s]")
 
@@ -189,8 +199,10 @@ PREDICT = Command(
     "halo covering the network's receptive field, stitch, and map back to the input's intensity range.\n"
     "Tiled and untiled results are identical. Output: float32 ImageJ TIFF calibrated from the input and the\n"
     "mode's geometry (isotropic x4 of a 0.8 um Z step: 0.2 um); probabilistic models also write OUT_scale.tif\n"
-    "(the per-pixel Laplace scale). A folder of inputs gives a folder of outputs with the same names (plus\n"
-    "--suffix); a file that fails is reported and the others go on (exit status 1).",
+    "(the per-pixel Laplace scale). --readouts adds the paper's reliability readouts (ensembles: the\n"
+    "disagreement D; any probabilistic model: std, interval bounds, samples); tiled or not, they are identical.\n"
+    "A folder of inputs gives a folder of outputs with the same names (plus --suffix); a file that fails is\n"
+    "reported and the others go on (exit status 1).",
     _predict_args, _predict,
 )
 

@@ -21,16 +21,17 @@ Typical workflow:
   care-bridge export  models/my_care --out my_care.zip          # a bioimage.io bundle (ONNX + TF + Keras)
   care-bridge predict --bundle my_care.zip --input low.tif --output restored.tif
   care-bridge evaluate --prediction restored.tif --target high.tif
+  care-bridge calibrate --bundle my_care.zip --low held_out/low --high held_out/high --out my_care_cal.zip
 
 Run 'care-bridge COMMAND --help' for the options of each command.
 """
 
 
 def _commands():
-    from . import bundle_cmds, core_cmds, demo
+    from . import bundle_cmds, calibrate_cmd, core_cmds, demo
 
     return [core_cmds.DATAGEN, core_cmds.TRAIN, core_cmds.PREDICT, core_cmds.EVALUATE,
-            *bundle_cmds.COMMANDS, demo.DEMO]
+            *bundle_cmds.COMMANDS, calibrate_cmd.CALIBRATE, demo.DEMO]
 
 
 def build_parser() -> argparse.ArgumentParser:

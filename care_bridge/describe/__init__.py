@@ -6,6 +6,7 @@ reader, the runtime, the exporters and every front end share these types.
 
 from .geometry import AxisGeometry, network_geometry
 from .model_info import ModelInfo, ModeParams
+from .readouts import ReadoutRequest, Readouts
 from .restoration import Restoration
 
-__all__ = ["AxisGeometry", "ModeParams", "ModelInfo", "Restoration", "network_geometry"]
+__all__ = ["AxisGeometry", "ModeParams", "ModelInfo", "ReadoutRequest", "Readouts", "Restoration", "network_geometry"]

@@ -86,6 +86,12 @@ class ModelInfo:
     input size per spatial axis (e.g. ``(4.0, 1.0, 1.0)`` for 4x axial upsampling in ``"ZYX"``). ``mode`` names
     the mode (:mod:`care_bridge.modes`; ``"bioimageio"`` for third-party bundles) and ``procedure`` holds its
     typed parameters.
+
+    ``probabilistic``: one network with a Laplace head (outputs ``mean``, ``scale``). ``ensemble`` ``M >= 2``:
+    ``M`` probabilistic members in one graph (outputs ``mean`` = the members' average, ``member_mean`` and
+    ``member_scale`` with ``M * n_channel_out`` channels, member-major: channel ``m * C + c``), combined as the
+    equal-weight mixture of the members' Laplaces. ``scale_calibration``: the factor ``care-bridge calibrate``
+    fitted on held-out pairs, applied to every Laplace scale before any readout (1: none).
     """
 
     name: str
@@ -103,6 +109,8 @@ class ModelInfo:
     eps: float = 1e-6
     denormalize: str = "input_percentiles"  # or "none": outputs stay in normalized units
     probabilistic: bool = False
+    ensemble: int = 1
+    scale_calibration: float = 1.0
     input_name: str = "input"
     output_names: tuple[str, ...] = ("output",)
     pixel_size: dict[str, float] | None = None
@@ -130,6 +138,11 @@ class ModelInfo:
             object.__setattr__(self, "input_layout", default)
         if self.output_layout is None:
             object.__setattr__(self, "output_layout", default)
+
+    @property
+    def distributional(self) -> bool:
+        """Whether the network predicts a per-pixel distribution (probabilistic or an ensemble)."""
+        return self.probabilistic or self.ensemble > 1
 
     @property
     def output_spatial_axes(self) -> str:

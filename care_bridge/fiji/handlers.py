@@ -27,7 +27,8 @@ def ping(opts: dict[str, str]) -> str:
 
 
 def restore_current(opts: dict[str, str]) -> str:
-    """Restore the macro's current image; show ``<title>-CARE`` (and ``-scale``); reply ``image=ID scale=ID``."""
+    """Restore the macro's current image; show ``<title>-CARE`` (and ``-scale``, and the readouts); reply
+    ``image=ID scale=ID readouts=[ID,ID,...]``."""
     options = restore_options(opts)
     imp = _jclass("ij.WindowManager").getCurrentImage()
     if imp is None:
@@ -38,8 +39,11 @@ def restore_current(opts: dict[str, str]) -> str:
     if out.scale is not None:
         out.scale.show()
         scale_id = int(out.scale.getID())
+    for ri in out.readouts:
+        ri.show()
+    readout_ids = ",".join(str(int(ri.getID())) for ri in out.readouts)
     out.image.show()
-    return f"image={int(out.image.getID())} scale={scale_id} engine={out.engine}"
+    return f"image={int(out.image.getID())} scale={scale_id} readouts=[{readout_ids}] engine={out.engine}"
 
 
 def restore_folder(opts: dict[str, str]) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..frontend import RestoreOptions, input_axes, load_restorer, result_title, spacing_factors
+from ..frontend.naming import readout_title
 from .convert import array_to_imageplus, copy_calibration, imageplus_to_array
 
 
@@ -25,17 +26,20 @@ class RestoredImages:
     scale: Any | None
     engine: str
     n_tiles: tuple[int, ...]
+    readouts: tuple[Any, ...] = ()  # one ImagePlus per requested readout, titled <title>_<name>
 
 
 def restore_imageplus(imp, bundle: str | os.PathLike, options: RestoreOptions = RestoreOptions(), *,
                       title: str | None = None) -> RestoredImages:
     """Restore ``imp`` with ``bundle``; the input is not modified. Returns new (not shown) ImagePlus objects
-    titled ``<title>-CARE`` (and ``<title>-CARE-scale``) with the input's calibration scaled by the mode's
-    geometry (:func:`care_bridge.frontend.spacing_factors`) and its properties."""
+    titled ``<title>-CARE`` (and ``<title>-CARE-scale``, and ``<title>-CARE_<readout>`` for each readout in
+    ``options.readouts``) with the input's calibration scaled by the mode's geometry
+    (:func:`care_bridge.frontend.spacing_factors`) and its properties."""
     arr, axes = imageplus_to_array(imp)
     restorer = load_restorer(bundle, options.engine)
     axes = input_axes(restorer, arr.ndim, axes, options.axes)  # the CLI's rule: both Fiji paths feed the runtime alike
-    res = restorer.restore(arr, axes, n_tiles=options.n_tiles, memory_budget=options.memory_budget)
+    res = restorer.restore(arr, axes, n_tiles=options.n_tiles, memory_budget=options.memory_budget,
+                           readouts=options.readouts)
     name = title or result_title(imp.getTitle())
     spacing = spacing_factors(restorer, axes, arr.shape)
     image = array_to_imageplus(res.image, res.axes, name)
@@ -44,7 +48,12 @@ def restore_imageplus(imp, bundle: str | os.PathLike, options: RestoreOptions = 
     if res.scale is not None:
         scale = array_to_imageplus(res.scale, res.axes, name + "-scale")
         copy_calibration(imp, scale, spacing)
-    return RestoredImages(image, scale, str(res.engine), tuple(res.n_tiles))
+    extra = []
+    for rname, arr_r, stacked in res.readouts.images():  # the readouts the CLI writes as OUT_<name>.tif
+        ri = array_to_imageplus(arr_r, ("T" if stacked else "") + res.axes, readout_title(name, rname))
+        copy_calibration(imp, ri, spacing)
+        extra.append(ri)
+    return RestoredImages(image, scale, str(res.engine), tuple(res.n_tiles), tuple(extra))
 
 
 def restore_dataset(ij, dataset, bundle: str | os.PathLike, options: RestoreOptions = RestoreOptions()):

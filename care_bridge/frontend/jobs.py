@@ -6,6 +6,7 @@ Restorer all call these functions, with options parsed by :mod:`.options`.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import time
@@ -15,11 +16,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..describe import Restoration
+from ..describe.readouts import level_tag
 from ..errors import CareBridgeError
-from ..io import read_image, write_image
+from ..io import atomic_path, read_image, write_image
+from ..io.preview import preview_frames, write_gif
 from .calibration import output_meta
 from .messages import error_line
-from .naming import TIFF_SUFFIXES, output_path, scale_path
+from .naming import TIFF_SUFFIXES, output_path, readout_path, scale_path
 from .options import RestoreOptions, parse_engine
 
 
@@ -32,6 +35,7 @@ class FileResult:
     scale_output: Path | None
     restoration: Restoration
     seconds: float = 0.0
+    readout_outputs: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -60,7 +64,7 @@ def load_restorer(source: str | os.PathLike, engine: str = "auto"):
 @lru_cache(maxsize=4)
 def _load_cached(path: str, mtime_ns: int, engine: str):
     p = Path(path)
-    if p.is_dir() and (p / "config.yaml").is_file() and not (p / "rdf.yaml").is_file():
+    if p.is_dir() and ((p / "config.yaml").is_file() or (p / "ensemble.yaml").is_file()) and not (p / "rdf.yaml").is_file():
         if engine not in ("auto", "keras"):
             raise CareBridgeError(f"a model folder runs in Keras; engine {engine!r} needs a bundle "
                                   f"(care-bridge export {p} --out m.zip)")
@@ -91,28 +95,54 @@ def input_axes(restorer, ndim: int, file_axes: str | None, given: str | None) ->
     )
 
 
+def readout_outputs(output: Path, request) -> list[Path]:
+    """The files the requested readouts of restoring into ``output`` go to (:func:`readout_path`): one TIFF per
+    readout in :meth:`Readouts.images` order, and the samples' GIF preview."""
+    tag = level_tag(request.level)
+    names = {"std": ["std"], "disagreement": ["disagreement"], "interval": [f"lower{tag}", f"upper{tag}"],
+             "samples": ["samples"]}
+    paths = [readout_path(output, n) for r in request.names for n in names[r]]
+    if request.samples:
+        paths.append(readout_path(output, "samples", ".gif"))
+    return paths
+
+
 def restore_file(restorer, input_path: str | os.PathLike, output_path_: str | os.PathLike,
                  options: RestoreOptions = RestoreOptions(), *, progress: bool = False) -> FileResult:
     """Restore one TIFF into ``output_path_`` (float32 ImageJ TIFF calibrated by :func:`output_meta`); a
-    probabilistic model also writes :func:`scale_path`. Never writes over the input; refuses existing outputs
-    unless ``options.overwrite``; each file appears whole or not at all (temporary file + rename)."""
+    probabilistic model also writes :func:`scale_path`, and the requested readouts go to
+    :func:`readout_outputs` (``OUT_std.tif``, ``OUT_disagreement.tif``, ``OUT_lower90.tif``, ``OUT_upper90.tif``,
+    ``OUT_samples.tif`` with the draws along T, and ``OUT_samples.gif``). Never writes over the input; refuses
+    existing outputs unless ``options.overwrite``; nothing is renamed into place before every file is written
+    (temporary files + rename)."""
     t0 = time.perf_counter()
     inp, out = Path(input_path), Path(output_path_)
     if out.exists() and inp.exists() and out.resolve() == inp.resolve():
         raise CareBridgeError(f"output {out} is the input file; choose another output path")
     sp = scale_path(out) if restorer.info.probabilistic else None
-    for p in (out, sp):
+    extra = readout_outputs(out, options.readouts)
+    for p in (out, sp, *extra):
         if p is not None and p.exists() and not options.overwrite:
             raise CareBridgeError(f"output {p} already exists; choose another path or pass --overwrite")
     image, meta = read_image(inp)
     ax = input_axes(restorer, image.ndim, meta.axes, options.axes)
     res = restorer.restore(image, ax, n_tiles=options.n_tiles, memory_budget=options.memory_budget,
-                           progress=progress)
+                           progress=progress, readouts=options.readouts)
     out_meta = output_meta(meta, restorer, ax, image.shape)
-    write_image(out, res.image, res.axes, overwrite=options.overwrite, meta=out_meta)
+    files: list[tuple[Path, object]] = [(out, lambda t: write_image(t, res.image, res.axes, overwrite=True,
+                                                                   meta=out_meta))]
     if sp is not None and res.scale is not None:
-        write_image(sp, res.scale, res.axes, overwrite=options.overwrite, meta=out_meta)
-    return FileResult(inp, out, sp, res, time.perf_counter() - t0)
+        files.append((sp, lambda t: write_image(t, res.scale, res.axes, overwrite=True, meta=out_meta)))
+    for (name, arr, stacked), path in zip(res.readouts.images(), extra):
+        files.append((path, lambda t, a=arr, st=stacked: write_image(t, a, ("T" if st else "") + res.axes,
+                                                                    overwrite=True, meta=out_meta)))
+    if res.readouts.samples is not None:
+        frames = preview_frames(res.readouts.samples, "T" + res.axes)
+        files.append((extra[-1], lambda t: write_gif(t, frames, overwrite=True)))
+    with contextlib.ExitStack() as stack:  # every file is written to its temporary path, then all are renamed
+        for path, write in files:
+            write(stack.enter_context(atomic_path(path, overwrite=options.overwrite)))
+    return FileResult(inp, out, sp, res, time.perf_counter() - t0, tuple(extra))
 
 
 def expand_inputs(spec: str | os.PathLike) -> list[Path]:

@@ -15,6 +15,18 @@ def scale_path(output: str | Path) -> Path:
     return p.with_name(p.stem + "_scale" + (p.suffix or ".tif"))
 
 
+def readout_path(output: str | Path, name: str, ext: str = "") -> Path:
+    """Where a readout goes beside ``OUT.tif``: ``OUT_<name>.tif`` (``OUT_std.tif``, ``OUT_lower90.tif``,
+    ``OUT_samples.tif``); ``ext`` replaces the extension (the samples' ``.gif`` preview)."""
+    p = Path(output)
+    return p.with_name(f"{p.stem}_{name}{ext or p.suffix or '.tif'}")
+
+
+def readout_title(title: str, name: str) -> str:
+    """Title of a readout image in ImageJ: ``<result title>_<name>`` (``cells-CARE_disagreement``)."""
+    return f"{title}_{name}"
+
+
 def output_path(out_dir: str | Path, image: str | Path, suffix: str = "") -> Path:
     """Where the restoration of ``image`` goes when restoring into a folder (``care-bridge predict DIR``, the
     CARE Restore Folder macro, the KNIME Restorer): its own name with ``suffix`` before the extension;

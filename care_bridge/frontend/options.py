@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..describe import ReadoutRequest
+from ..describe.readouts import DEFAULT_LEVEL, DEFAULT_SAMPLES, MAX_SAMPLES, READOUT_NAMES
 from ..errors import CareBridgeError
 
 ENGINES = ("auto", "onnxruntime", "tensorflow")
@@ -118,6 +120,53 @@ def parse_suffix(text: object) -> str:
     return s
 
 
+def parse_readouts(text: object) -> tuple[str, ...]:
+    """Reliability readouts as typed: names from :data:`READOUT_NAMES` separated by commas or spaces
+    (``std,disagreement``, ``interval samples``), ``none`` or empty for none; returned in canonical order."""
+    if isinstance(text, (list, tuple, set, frozenset)):
+        parts = [str(p).strip().lower() for p in text]
+    else:
+        parts = [p for p in re.split(r"[,\s;]+", str(text or "").strip().lower()) if p]
+    parts = [p for p in parts if p != "none"]
+    unknown = [p for p in parts if p not in READOUT_NAMES]
+    if unknown:
+        raise CareBridgeError(f"readout {unknown[0]!r} is unknown; choose from {', '.join(READOUT_NAMES)} "
+                              "(comma-separated), or none")
+    return tuple(n for n in READOUT_NAMES if n in parts)
+
+
+def parse_level(text: object) -> float:
+    """The central interval's level: ``0.9``, ``90%`` or ``90`` (percent when above 1); empty: 0.9."""
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "auto", "default")):
+        return DEFAULT_LEVEL
+    s = str(text).strip()
+    try:
+        v = float(s.rstrip("%"))
+    except ValueError:
+        raise CareBridgeError(f"level {text!r} is not a number; give e.g. 0.9 or 90%") from None
+    if s.endswith("%") or v > 1:
+        v /= 100.0
+    if not 0.0 < v < 1.0:
+        raise CareBridgeError(f"level {text!r} must lie strictly between 0 and 1 (e.g. 0.9 or 90%)")
+    return v
+
+
+def parse_n_samples(text: object) -> int:
+    """Draws per pixel for the ``samples`` readout: a whole number from 1 to 1000; empty: 16."""
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "auto", "default")):
+        return DEFAULT_SAMPLES
+    s = str(text).strip()
+    if isinstance(text, bool) or not re.fullmatch(r"\d+", s) or not 1 <= int(s) <= MAX_SAMPLES:
+        raise CareBridgeError(f"n_samples={text!r} must be a whole number from 1 to {MAX_SAMPLES}")
+    return int(s)
+
+
+def readout_request(names: tuple[str, ...], level: object = None, n_samples: object = None) -> ReadoutRequest:
+    """The runtime's :class:`ReadoutRequest` for parsed readout names and the typed level / sample count."""
+    return ReadoutRequest(std="std" in names, disagreement="disagreement" in names, interval="interval" in names,
+                          level=parse_level(level), samples=parse_n_samples(n_samples) if "samples" in names else 0)
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
     """The options of a restoration, typed, as every front end passes them to :mod:`.jobs`."""
@@ -128,9 +177,10 @@ class RestoreOptions:
     axes: str | None = None
     overwrite: bool = False
     suffix: str = ""
+    readouts: ReadoutRequest = ReadoutRequest()
 
 
-OPTION_KEYS = ("engine", "n_tiles", "memory_budget", "axes", "overwrite", "suffix")
+OPTION_KEYS = ("engine", "n_tiles", "memory_budget", "axes", "overwrite", "suffix", "readouts", "level", "n_samples")
 
 
 def restore_options(values: Mapping[str, object]) -> RestoreOptions:
@@ -144,4 +194,6 @@ def restore_options(values: Mapping[str, object]) -> RestoreOptions:
         axes=parse_axes(values.get("axes")),
         overwrite=parse_bool(values.get("overwrite"), "overwrite"),
         suffix=parse_suffix(values.get("suffix")),
+        readouts=readout_request(parse_readouts(values.get("readouts")), values.get("level"),
+                                 values.get("n_samples")),
     )

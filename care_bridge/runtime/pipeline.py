@@ -22,12 +22,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..axes import check_axes, move_axes
-from ..describe import ModelInfo, Restoration
+from ..describe import ModelInfo, ReadoutRequest, Readouts, Restoration
 from ..errors import CareBridgeError
 from ..normalize import PercentileStats, apply_denormalization, check_finite
 from ..tiling import TilePlan, auto_n_tiles, plan_tiles, read_block
 from . import ops
 from .engines import Engine
+from .readouts import NO_READOUTS, ReadoutSink, check_request, member_distribution
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of working memory per tile when n_tiles is automatic
 # the network receives already normalized data: its preprocessing becomes a float32 cast
@@ -125,10 +126,16 @@ def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
 
 def predict_sample(engine: Engine, info: ModelInfo, x: np.ndarray, prepared: list[ops.PreparedOp],
                    stats: PercentileStats | None, plan: TilePlan, out: np.ndarray, scale_out: np.ndarray | None,
-                   *, denorm: bool = True, on_tile=None) -> None:
+                   *, denorm: bool = True, on_tile=None, sink: ReadoutSink | None = None,
+                   index: tuple = ()) -> None:
     """Predict one sample ``x`` (``"<net>C"``) tile by tile into ``out`` (and ``scale_out``), each
-    ``"<output net>C"``: normalize the block, run the engine, crop the halo, de-normalize, write."""
+    ``"<output net>C"``: normalize the block, run the engine, crop the halo, de-normalize, write. ``sink``
+    receives each tile's readouts (``index``: the sample's position in the loop axes)."""
     keep = [k for k, a in enumerate(info.axes) if a in info.output_spatial_axes]
+
+    def back(y: np.ndarray, is_scale: bool) -> np.ndarray:
+        return denormalize(info, y, stats, is_scale=is_scale) if denorm else np.asarray(y, np.float32)
+
     for tile in plan.tiles:
         block = ops.apply_all(prepared, read_block(x, tile.read))[np.newaxis]
         ys = engine.run(block)
@@ -138,11 +145,13 @@ def predict_sample(engine: Engine, info: ModelInfo, x: np.ndarray, prepared: lis
             w, c = tile.write[k], tile.crop[k]
             dst.append(slice(int(round(w.start * s)), int(round(w.stop * s))))
             src.append(slice(int(round(c.start * s)), int(round(c.stop * s))))
-        y = ys[0][(0, *src)]
-        out[tuple(dst)] = denormalize(info, y, stats, is_scale=False) if denorm else y
+        crop = (0, *src)
+        out[tuple(dst)] = back(ys[0][crop], False)
         if scale_out is not None:
-            s_ = ys[1][(0, *src)]
-            scale_out[tuple(dst)] = denormalize(info, s_, stats, is_scale=True) if denorm else s_
+            scale_out[tuple(dst)] = back(ys[1][crop] * np.float32(info.scale_calibration), True)
+        if sink is not None:
+            mu, b = member_distribution(info, [y[crop] for y in ys])
+            sink.write(index, tuple(dst), mu, b, back)
         if on_tile is not None:
             on_tile()
 
@@ -190,7 +199,8 @@ def check_channels(info: ModelInfo, image: np.ndarray, axes: str) -> None:
 
 def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str, *, n_tiles: TileCounts = None,
                   memory_budget: float | None = None, progress: bool = False, loop_z: bool = False,
-                  pre_ops: tuple[dict, ...] | None = None, denorm: bool = True) -> Restoration:
+                  pre_ops: tuple[dict, ...] | None = None, denorm: bool = True,
+                  readouts: ReadoutRequest = NO_READOUTS) -> Restoration:
     """Apply the network to ``image`` with axes ``axes``: normalization, tiles, stitching.
 
     Axes beyond the network's (``T``, ``S``; ``Z`` with ``loop_z`` for a 2D network) are looped over; ``C``
@@ -198,9 +208,10 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
     X), else chosen from ``memory_budget``. ``pre_ops`` replaces the network's preprocessing (e.g.
     :data:`IDENTITY_OPS` for data already normalized) and ``denorm=False`` keeps normalized units. Returns
     float32 with the input's axes order (plus ``C`` first if the model outputs several channels and the input
-    had none).
+    had none), and the ``readouts`` asked for (:mod:`care_bridge.runtime.readouts`).
     """
     image, axes = check_image(image, axes)
+    check_request(info, readouts, axes)
     loop_axes = loop_axes_of(info, axes, loop_z=loop_z)
     check_channels(info, image, axes)
     net = info.axes
@@ -214,13 +225,14 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
     n_out = info.n_channel_out
     out = np.empty(loop_shape + out_sp + (n_out,), np.float32)
     scale_out = np.empty_like(out) if info.probabilistic else None
+    sink = ReadoutSink(readouts, out.shape, info.ensemble) if readouts.any else None
     pre = pre_ops if pre_ops is not None else input_ops(info)
     bar = _progress(progress, math.prod(loop_shape) * len(plan.tiles))
     for idx in np.ndindex(*loop_shape):
         prepared, stats = prepare_input(pre, x[idx])
         predict_sample(engine, info, x[idx], prepared, stats, plan, out[idx],
                        scale_out[idx] if scale_out is not None else None, denorm=denorm,
-                       on_tile=bar.update if bar is not None else None)
+                       on_tile=bar.update if bar is not None else None, sink=sink, index=idx)
         if denorm:
             out[idx] = postprocess(info, out[idx])
     if bar is not None:
@@ -231,18 +243,24 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
                               "are probably far outside what the model was trained on (rescale or clip the input)")
     out_axes = loop_axes + out_net + "C"
     res_axes = "".join(a for a in axes if a in out_axes)
-    if "C" not in res_axes:
-        if n_out == 1:
-            out = out[..., 0]
-            scale_out = scale_out[..., 0] if scale_out is not None else None
-            out_axes = out_axes[:-1]
-        else:
-            res_axes = "C" + res_axes
-    result = move_axes(out, out_axes, res_axes)
-    scale_res = move_axes(scale_out, out_axes, res_axes) if scale_out is not None else None
-    return Restoration(np.ascontiguousarray(result), res_axes,
-                       np.ascontiguousarray(scale_res) if scale_res is not None else None,
-                       engine.name, tuple(plan.n_tiles))
+    squeeze = "C" not in res_axes and n_out == 1
+    if "C" not in res_axes and n_out > 1:
+        res_axes = "C" + res_axes
+
+    def to_result(a: np.ndarray | None, stacked: bool = False) -> np.ndarray | None:
+        """A working array (``out_axes``, plus a leading draw/member axis if ``stacked``) in ``res_axes``."""
+        if a is None:
+            return None
+        src, dst = out_axes, res_axes
+        if squeeze:
+            a, src = a[..., 0], out_axes[:-1]
+        if stacked:
+            a = np.stack([move_axes(a[k], src, dst) for k in range(a.shape[0])])
+            return np.ascontiguousarray(a)
+        return np.ascontiguousarray(move_axes(a, src, dst))
+
+    found = sink.finish(to_result) if sink is not None else Readouts()
+    return Restoration(to_result(out), res_axes, to_result(scale_out), engine.name, tuple(plan.n_tiles), found)
 
 
 def _progress(enabled: bool, total: int):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..describe import ModelInfo, Restoration
+from ..describe import ModelInfo, ReadoutRequest, Restoration
 from ..modes import get_mode
 from .engines import Engine
 from .pipeline import TileCounts
+from .readouts import NO_READOUTS
 
 
 class Restorer:
@@ -24,12 +25,16 @@ class Restorer:
         return f"Restorer({self.info.name!r}, axes={self.info.axes!r}, engine={self.engine.name!r})"
 
     def restore(self, image: np.ndarray, axes: str, *, n_tiles: TileCounts = None,
-                memory_budget: float | None = None, progress: bool = False) -> Restoration:
+                memory_budget: float | None = None, progress: bool = False,
+                readouts: ReadoutRequest = NO_READOUTS) -> Restoration:
         """Restore ``image`` with axes ``axes`` (e.g. ``"YX"``, ``"ZYX"``, ``"CYX"``, ``"TZCYX"``) by the
         mode's procedure: plain tiled prediction, or e.g. isotropic rotate-restore-combine.
 
         ``n_tiles``: an int (spread over Y and X), one count per spatial axis (the network's; for isotropic
         restoration the image's Z, Y, X), or None to choose from ``memory_budget`` (bytes per tile, 1 GiB).
+        ``readouts``: the reliability readouts to compute as well (probabilistic and ensemble models; see
+        :class:`~care_bridge.describe.ReadoutRequest`), returned as ``Restoration.readouts``.
         """
         proc = self.mode.procedure.load()
-        return proc(self, image, axes, n_tiles=n_tiles, memory_budget=memory_budget, progress=progress)
+        return proc(self, image, axes, n_tiles=n_tiles, memory_budget=memory_budget, progress=progress,
+                    readouts=readouts)

@@ -187,6 +187,14 @@ class CareRestorer:
                                           "'512M' or '2G'; empty: 1G.", default_value="", is_advanced=True)
     axes = knext.StringParameter("Axes", "Axes of the images (e.g. 'ZYX'); empty: as the TIFF declares.",
                                  default_value="", is_advanced=True)
+    readouts = knext.StringParameter("Readouts", "Reliability readouts of a probabilistic or ensemble bundle, "
+                                     "comma-separated: std, disagreement, interval, samples; empty: none. Each "
+                                     "adds a path column (std_path, disagreement_path, lower_path/upper_path, "
+                                     "samples_path).", default_value="", is_advanced=True)
+    level = knext.StringParameter("Interval level", "Level of the central interval, e.g. 0.9 or 95%.",
+                                  default_value="0.9", is_advanced=True)
+    n_samples = knext.StringParameter("Samples", "Draws per pixel for the samples readout.", default_value="16",
+                                      is_advanced=True)
     overwrite = knext.BoolParameter("Overwrite", "Replace outputs this node wrote in an earlier run.",
                                     default_value=False)
     fail_on_error = knext.BoolParameter("Fail on error", "Stop at the first bad row instead of marking it.",
@@ -196,18 +204,20 @@ class CareRestorer:
         try:
             return logic.RestoreOptions.from_settings(
                 image_column=column, fail_on_error=self.fail_on_error, axes=self.axes, n_tiles=self.n_tiles,
-                memory_budget=self.memory_budget, suffix=self.suffix, overwrite=self.overwrite)
+                memory_budget=self.memory_budget, suffix=self.suffix, overwrite=self.overwrite,
+                readouts=self.readouts, level=self.level, n_samples=self.n_samples)
         except CareBridgeError as e:
             raise knext.InvalidParametersError(str(e)) from None
 
     def configure(self, ctx, images_schema, model_schema):
         self.image_column = _pick_column(self.image_column, images_schema, logic.IMAGE_COLUMN, "image")
-        self._options(self.image_column)
+        options = self._options(self.image_column)
         _check_model_schema(model_schema)
-        _check_new_columns(images_schema, logic.RESTORE_COLUMNS)
+        names = logic.RESTORE_COLUMNS[:2] + logic.readout_columns(options) + logic.RESTORE_COLUMNS[2:]
+        _check_new_columns(images_schema, names)
         _resolve(self.output_folder, ctx)
-        types = [knext.string()] * 4 + [knext.double()]
-        return images_schema.append([knext.Column(t, n) for t, n in zip(types, logic.RESTORE_COLUMNS)])
+        types = [knext.string()] * (len(names) - 1) + [knext.double()]
+        return images_schema.append([knext.Column(t, n) for t, n in zip(types, names)])
 
     def execute(self, ctx, images, model):
         options = self._options(_pick_column(self.image_column, images.schema, logic.IMAGE_COLUMN, "image"))

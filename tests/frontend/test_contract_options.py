@@ -3,6 +3,7 @@ macro or a KNIME dialog means (the equivalence matrix then checks that every fro
 
 import pytest
 
+from care_bridge.describe import ReadoutRequest
 from care_bridge.errors import CareBridgeError
 from care_bridge.frontend import options as o
 from care_bridge.frontend.naming import output_path, result_title, scale_path
@@ -96,3 +97,41 @@ def test_the_macros_title_rule_is_the_pythons():
     from care_bridge.frontend.naming import _TIFF_EXTS
 
     assert _TIFF_EXTS == (".ome.tiff", ".ome.tif", ".tiff", ".tif")
+
+
+@pytest.mark.parametrize("text,want", [
+    ("", ()), ("none", ()), ("std", ("std",)), ("disagreement,std", ("std", "disagreement")),
+    ("interval samples", ("interval", "samples")), ("STD; Interval", ("std", "interval")),
+    (["samples", "std"], ("std", "samples")),
+])
+def test_readout_spellings(text, want):
+    assert o.parse_readouts(text) == want
+
+
+def test_unknown_readout_names_the_choices():
+    with pytest.raises(CareBridgeError, match="readout 'variance' is unknown; choose from std, disagreement"):
+        o.parse_readouts("std,variance")
+
+
+@pytest.mark.parametrize("text,want", [(None, 0.9), ("", 0.9), ("0.95", 0.95), ("95%", 0.95), ("80", 0.8),
+                                       (0.5, 0.5)])
+def test_level_spellings(text, want):
+    assert o.parse_level(text) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("text", ["0", "100", "1", "-0.2", "abc", "150%"])
+def test_bad_levels(text):
+    with pytest.raises(CareBridgeError, match="level"):
+        o.parse_level(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "2.5", "1001", "many"])
+def test_bad_sample_counts(text):
+    with pytest.raises(CareBridgeError, match="n_samples"):
+        o.parse_n_samples(text)
+
+
+def test_readouts_in_the_restore_options():
+    got = o.restore_options({"readouts": "interval,samples", "level": "95%", "n_samples": "4"})
+    assert got.readouts == ReadoutRequest(interval=True, level=0.95, samples=4)
+    assert o.restore_options({"n_samples": "4"}).readouts == ReadoutRequest()  # samples only when asked for

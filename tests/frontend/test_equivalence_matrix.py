@@ -28,7 +28,9 @@ import tifffile
 
 from care_bridge import runtime
 from care_bridge.cli.main import main as cli_main
+from care_bridge.describe import ReadoutRequest
 from care_bridge.frontend import output_meta
+from care_bridge.frontend.jobs import readout_outputs
 from care_bridge.io import read_image, write_image
 
 HERE = Path(__file__).resolve().parent
@@ -43,11 +45,27 @@ MODES = {  # kind: (file axes, shape, expected output pixel sizes)
     "3d": ("ZYX", (8, 36, 40), {"X": 0.1, "Y": 0.1, "Z": 0.8}),
     "2d_multichannel": ("CYX", (2, 40, 44), {"X": 0.1, "Y": 0.1}),
     "2d_probabilistic": ("YX", (40, 48), {"X": 0.1, "Y": 0.1}),
+    "2d_ensemble": ("YX", (40, 48), {"X": 0.1, "Y": 0.1}),
+    "3d_ensemble": ("ZYX", (6, 32, 36), {"X": 0.1, "Y": 0.1, "Z": 0.8}),
     "isotropic": ("ZYX", (5, 32, 36), {"X": 0.1, "Y": 0.1, "Z": 0.2}),  # input plane k on output plane 4k
     "upsampling": ("ZYX", (6, 32, 36), {"X": 0.1, "Y": 0.1, "Z": 0.4}),
     "projection": ("ZYX", (6, 32, 36), {"X": 0.1, "Y": 0.1}),
 }
-NET_3D = {"3d", "upsampling", "projection", "isotropic"}  # tiles are counted on Z, Y, X
+NET_3D = {"3d", "upsampling", "projection", "isotropic", "3d_ensemble"}  # tiles are counted on Z, Y, X
+# readouts asked for (as typed: readouts, level, n_samples) and the same request as a Python value
+READOUTS = {
+    "2d_probabilistic": (("std,interval,samples", "0.9", "2"), ReadoutRequest(std=True, interval=True, samples=2)),
+    "2d_ensemble": (("std,disagreement,interval,samples", "95%", "3"),
+                    ReadoutRequest(std=True, disagreement=True, interval=True, level=0.95, samples=3)),
+    "3d_ensemble": (("disagreement interval", "0.8", ""), ReadoutRequest(disagreement=True, interval=True, level=0.8)),
+}
+
+
+def readout_files(mode: str, out: Path) -> list[Path]:
+    """The readout TIFFs restoring ``mode`` into ``out`` gives (the samples' GIF preview is the CLI's only)."""
+    if mode not in READOUTS:
+        return []
+    return [p for p in readout_outputs(out, READOUTS[mode][1]) if p.suffix == ".tif"]
 SPELLINGS_2D = ["auto", "none", "4", "2,2", "[2 2]", "2x2"]
 SPELLINGS_3D = ["auto", "none", "4", "1,2,2", "[1 2 2]"]
 BUDGETS = ["512M", "2G"]
@@ -111,17 +129,24 @@ def run_python(bundle: Path, src: Path, out: Path, spelling: str, budget: str) -
     """The Python API: runtime.load(...).restore with the option's Python value; calibrated by the contract."""
     image, meta = read_image(src)
     r = runtime.load(bundle, engine="onnxruntime")
+    mode = src.stem
     res = r.restore(image, meta.axes, n_tiles=PYTHON_VALUE[spelling],
-                    memory_budget=PYTHON_VALUE[budget] if budget else None)
+                    memory_budget=PYTHON_VALUE[budget] if budget else None,
+                    readouts=READOUTS[mode][1] if mode in READOUTS else ReadoutRequest())
     m = output_meta(meta, r, meta.axes, image.shape)
     write_image(out, res.image, res.axes, meta=m)
     if res.scale is not None:
         write_image(_scale(out), res.scale, res.axes, meta=m)
+    for (_, arr, stacked), path in zip(res.readouts.images(), readout_files(mode, out)):
+        write_image(path, arr, ("T" if stacked else "") + res.axes, meta=m)
 
 
 def _cli_args(bundle, src, out, spelling, budget) -> list[str]:
     args = ["predict", "--bundle", str(bundle), "--input", str(src), "--output", str(out), "--engine", "onnxruntime",
             "--n-tiles", spelling, "--quiet"]
+    if src.stem in READOUTS:
+        kinds, level, n = READOUTS[src.stem][0]
+        args += ["--readouts", kinds, "--level", level] + (["--n-samples", n] if n else [])
     return args + (["--memory-budget", budget] if budget else [])
 
 
@@ -141,14 +166,28 @@ def run_knime(bundle: Path, src: Path, out: Path, spelling: str, budget: str, *,
     model = reader.execute(ctx)
     node = knext.double_nodes["care_restorer"].factory()
     folder = out.parent / (out.stem + "_knime")
-    knext.double_inject(node, {"output_folder": str(folder), "engine": "onnxruntime", "n_tiles": spelling,
-                               "memory_budget": budget})
+    settings = {"output_folder": str(folder), "engine": "onnxruntime", "n_tiles": spelling, "memory_budget": budget}
+    if src.stem in READOUTS:
+        kinds, level, n = READOUTS[src.stem][0]
+        settings.update({"readouts": kinds, "level": level, "n_samples": n or "16"})
+    knext.double_inject(node, settings)
     images = knext.Table.from_pandas(pd.DataFrame({kn.IMAGE_COLUMN: [str(src)]}))
     df = node.execute(ctx, images, model).to_pandas()
     assert df["restore_status"].tolist() == ["ok"], df["restore_error"].tolist()
     (folder / src.name).rename(out)
     if (folder / _scale(src).name).exists():
         (folder / _scale(src).name).rename(_scale(out))
+    for made, want in zip(readout_files(src.stem, folder / src.name), readout_files(src.stem, out)):
+        assert made.is_file(), f"KNIME wrote no {made.name}"
+        made.rename(want)
+    for col in kn.readout_columns(kn.RestoreOptions(restore=_contract_of(settings))):
+        assert Path(df[col].iloc[0]).name in {p.name for p in readout_files(src.stem, folder / src.name)}
+
+
+def _contract_of(settings: dict):
+    from care_bridge.frontend import restore_options
+
+    return restore_options(settings)
 
 
 # ----------------------------------------------------------------------------------------- Fiji, batched
@@ -160,8 +199,9 @@ def _fiji_jobs(inputs, root: Path, via: str, cases) -> tuple[Path, dict]:
         bundle, src = inputs[mode]
         out = root / f"job{k}.tif"
         outs[case] = out
+        kinds, level, n = READOUTS[mode][0] if mode in READOUTS else ("", "", "")
         lines.append("\t".join([str(k), str(src), str(out), str(bundle), sp or "-", b or "-", via,
-                                str(CLI) if via == "standalone" else "-"]))
+                                str(CLI) if via == "standalone" else "-", kinds or "-", level or "-", n or "-"]))
     jobs = root / "jobs.txt"
     jobs.write_text("\n".join(lines) + "\n")
     return jobs, outs
@@ -246,6 +286,17 @@ def test_python_cli_and_knime_agree_bit_for_bit(case, inputs, references, knime,
         assert _calibration(p) == _calibration(outs["cli"]), f"{who}: calibration differs from the CLI"
         if mode == "2d_probabilistic":
             assert np.array_equal(_bits(_scale(p)), _bits(_scale(outs["cli"]))), f"{who}: scale differs"
+        _check_readouts(mode, p, outs["cli"], who)
+
+
+def _check_readouts(mode: str, got: Path, cli: Path, who: str) -> None:
+    """Every readout file: the CLI's bits and calibration."""
+    want = readout_files(mode, cli)
+    assert len(want) == {"2d_probabilistic": 4, "2d_ensemble": 5, "3d_ensemble": 3}.get(mode, 0)
+    for g, w in zip(readout_files(mode, got), want):
+        assert g.is_file(), f"{who} wrote no {g.name}"
+        assert np.array_equal(_bits(g), _bits(w)), f"{who}: readout {g.name} differs from the CLI"
+        assert _calibration(g) == _calibration(w), f"{who}: calibration of {g.name} differs from the CLI"
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -282,6 +333,7 @@ def _fiji_case(case, inputs, references, run, tmp_path, via):
     assert _calibration(got) == _calibration(tmp_path / "cli.tif"), f"fiji {via}: calibration differs from the CLI"
     if mode == "2d_probabilistic":
         assert np.array_equal(_bits(_scale(got)), _bits(_scale(tmp_path / "cli.tif")))
+    _check_readouts(mode, got, tmp_path / "cli.tif", f"fiji {via}")
 
 
 def test_reference_calibration_is_what_the_input_says(inputs, references):

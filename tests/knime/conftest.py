@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+
 from pathlib import Path
 
 import numpy as np
@@ -50,51 +50,35 @@ def builder():
     return mod
 
 
-@dataclass
-class FakeInfo:
-    probabilistic: bool = False
-    axes: str = "YX"
-    n_channel_in: int = 1
-    scale: tuple = (1.0, 1.0)
-    output_spatial_axes: str = "YX"
+class RecordingRestorer:
+    """A real runtime Restorer (a tiny ONNX bundle, tests/onnx_bundles.py) that also records each call's
+    ``(image shape, axes, n_tiles)``: the table logic runs against the real runtime, not a stand-in."""
 
+    def __init__(self, restorer):
+        self._restorer = restorer
+        self.calls: list = []
 
-@dataclass
-class FakeResult:
-    image: np.ndarray
-    axes: str
-    scale: np.ndarray | None = None
-    engine: str = "fake"
-    n_tiles: tuple = (1, 1)
+    def __getattr__(self, name):  # info, mode, engine, source: the real restorer's
+        return getattr(self._restorer, name)
 
-
-@dataclass
-class FakeRestorer:
-    """Stands in for a runtime Restorer where the table logic, not the network, is under test:
-    output = 2 * input. A 3D image "does not fit" a 2D model, as with the real runtime."""
-
-    info: FakeInfo = field(default_factory=FakeInfo)
-    calls: list = field(default_factory=list)
-
-    @property
-    def mode(self):  # the real mode record: its geometry calibrates the output, as for a real Restorer
-        from care_bridge.modes import get_mode
-
-        return get_mode("denoise")
-
-    def restore(self, image, axes, *, n_tiles=None, memory_budget=None, progress=False):
-        from care_bridge.errors import CareBridgeError
-
-        self.calls.append((image.shape, axes, n_tiles))
-        if len(axes) != len(self.info.axes):
-            raise CareBridgeError(f"image axes {axes} do not fit the model's {self.info.axes}")
-        out = 2 * image.astype(np.float32)
-        return FakeResult(out, axes, out / 4 if self.info.probabilistic else None)
+    def restore(self, image, axes, **kwargs):
+        self.calls.append((image.shape, axes, kwargs.get("n_tiles")))
+        return self._restorer.restore(image, axes, **kwargs)
 
 
 @pytest.fixture
-def fake_restorer():
-    return FakeRestorer()
+def fake_restorer(onnx_bundle):
+    """The recording real restorer of the plain 2D ONNX bundle (name kept from the old test double)."""
+    from care_bridge import runtime
+
+    return RecordingRestorer(runtime.load(onnx_bundle("2d"), engine="onnxruntime"))
+
+
+@pytest.fixture
+def probabilistic_restorer(onnx_bundle):
+    from care_bridge import runtime
+
+    return RecordingRestorer(runtime.load(onnx_bundle("2d_probabilistic"), engine="onnxruntime"))
 
 
 def write_tiffs(folder: Path, n: int, shape=(32, 32), seed: int = 0, prefix: str = "img") -> list[Path]:

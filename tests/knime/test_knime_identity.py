@@ -23,6 +23,7 @@ import tifffile
 from knime_knwf_reader import run_script, script_of_python_workflow
 
 from care_bridge import knime_nodes as kn
+from care_bridge.frontend.options import RestoreOptions
 
 SHAPES = {"2d": (52, 40), "3d": (12, 36, 28), "2d_multichannel": (2, 48, 40), "2d_probabilistic": (44, 56)}
 CLI = Path(sys.executable).with_name("care-bridge")
@@ -112,7 +113,7 @@ def test_engine_and_tiles_options_match_the_cli(tiny_bundle, tmp_path):
     bundle = tiny_bundle("2d")
     _inputs(tmp_path / "in", (64, 64), n=1)
     expected = _cli(bundle, tmp_path / "in", tmp_path / "cli", "--engine", "onnxruntime", "--n-tiles", "2,2")
-    opts = kn.RestoreOptions(n_tiles=kn.parse_n_tiles("2,2"))
+    opts = kn.RestoreOptions(restore=RestoreOptions(n_tiles=kn.parse_n_tiles("2,2")))
     out = kn.restore_table(kn.list_images(tmp_path / "in"), kn.load_restorer(bundle, engine="onnxruntime"),
                            tmp_path / "plain", opts)
     assert (out["restore_status"] == "ok").all()

@@ -16,6 +16,8 @@ import tifffile
 
 from care_bridge import knime_nodes as kn
 from care_bridge.errors import CareBridgeError
+from care_bridge.frontend.options import RestoreOptions as Contract
+from care_bridge.io import read_image
 
 
 def _table(paths) -> pd.DataFrame:
@@ -70,7 +72,7 @@ def test_restore_table_writes_outputs_and_keeps_input_columns(tmp_path, tiffs, f
     assert (out["restore_seconds"] > 0).all() and out[kn.SCALE_COLUMN].isna().all()
     for src, dst in zip(tiffs, out[kn.RESTORED_COLUMN]):
         assert Path(dst).name == src.name
-        np.testing.assert_array_equal(tifffile.imread(dst), 2 * tifffile.imread(src).astype(np.float32))
+        np.testing.assert_array_equal(tifffile.imread(dst), fake_restorer.restore(read_image(src)[0], "YX").image)
 
 
 def test_bad_rows_get_an_error_and_the_others_go_on(tmp_path, tiffs, fake_restorer, make_tiffs):
@@ -82,7 +84,7 @@ def test_bad_rows_get_an_error_and_the_others_go_on(tmp_path, tiffs, fake_restor
     out = kn.restore_table(df, fake_restorer, tmp_path / "out")
     assert list(out["restore_status"]) == ["ok", "error", "error", "error", "ok", "error"]
     errors = out["restore_error"].tolist()
-    assert "does not exist" in errors[1] and "TIFF" in errors[2] and "fit" in errors[3] and "empty" in errors[5]
+    assert "does not exist" in errors[1] and "TIFF" in errors[2] and "expects 1 channel" in errors[3] and "empty" in errors[5]
     assert all("\n" not in e for e in errors if e)
     assert out[kn.RESTORED_COLUMN].isna().tolist() == [False, True, True, True, False, True]
     assert sorted(p.name for p in (tmp_path / "out").glob("*.tif")) == sorted([tiffs[0].name, tiffs[1].name])
@@ -101,7 +103,7 @@ def test_never_overwrites_a_file_the_node_did_not_write(tmp_path, tiffs, fake_re
     foreign = out_dir / tiffs[0].name
     foreign.write_bytes(b"precious")
     for overwrite in (False, True):
-        out = kn.restore_table(_table(tiffs), fake_restorer, out_dir, kn.RestoreOptions(overwrite=overwrite))
+        out = kn.restore_table(_table(tiffs), fake_restorer, out_dir, kn.RestoreOptions(restore=Contract(overwrite=overwrite)))
         assert out["restore_status"].tolist() == ["error", "ok", "ok"]
         assert foreign.read_bytes() == b"precious"
         assert ("not written by this node" if overwrite else "already exists") in out["restore_error"][0]
@@ -115,13 +117,13 @@ def test_overwrite_replaces_only_own_unchanged_outputs(tmp_path, tiffs, fake_res
     again = kn.restore_table(_table(tiffs), fake_restorer, out_dir)
     assert (again["restore_status"] == "error").all()  # no overwrite: refused
     (out_dir / tiffs[2].name).write_bytes(b"edited by a person")  # no longer what the node wrote
-    again = kn.restore_table(_table(tiffs), fake_restorer, out_dir, kn.RestoreOptions(overwrite=True))
+    again = kn.restore_table(_table(tiffs), fake_restorer, out_dir, kn.RestoreOptions(restore=Contract(overwrite=True)))
     assert again["restore_status"].tolist() == ["ok", "ok", "error"]
     assert (out_dir / tiffs[2].name).read_bytes() == b"edited by a person"
 
 
 def test_inputs_and_duplicate_names_are_protected(tmp_path, tiffs, fake_restorer, make_tiffs):
-    same_dir = kn.restore_table(_table(tiffs), fake_restorer, tiffs[0].parent, kn.RestoreOptions(overwrite=True))
+    same_dir = kn.restore_table(_table(tiffs), fake_restorer, tiffs[0].parent, kn.RestoreOptions(restore=Contract(overwrite=True)))
     assert (same_dir["restore_status"] == "error").all() and "inputs" in same_dir["restore_error"][0]
     twin = make_tiffs(tmp_path / "other", 1)[0]  # same name as tiffs[0], another folder
     out = kn.restore_table(_table([tiffs[0], twin]), fake_restorer, tmp_path / "out")
@@ -130,19 +132,20 @@ def test_inputs_and_duplicate_names_are_protected(tmp_path, tiffs, fake_restorer
 
 def test_suffix_axes_tiles_and_progress_are_passed_on(tmp_path, tiffs, fake_restorer):
     seen = []
-    opts = kn.RestoreOptions(suffix="_care", n_tiles=(2, 2), axes="YX")
+    opts = kn.RestoreOptions(restore=Contract(suffix="_care", n_tiles=(2, 2), axes="YX"))
     out = kn.restore_table(_table(tiffs), fake_restorer, tmp_path / "out", opts, progress=lambda f, m: seen.append(f))
     assert all(Path(p).name.endswith("_care.tif") for p in out[kn.RESTORED_COLUMN])
     assert {c[1:] for c in fake_restorer.calls} == {("YX", (2, 2))}
     assert seen == pytest.approx([1 / 3, 2 / 3, 1.0])
 
 
-def test_probabilistic_model_fills_the_scale_column(tmp_path, tiffs, fake_restorer):
-    fake_restorer.info.probabilistic = True
-    out = kn.restore_table(_table(tiffs), fake_restorer, tmp_path / "out")
+def test_probabilistic_model_fills_the_scale_column(tmp_path, tiffs, probabilistic_restorer):
+    out = kn.restore_table(_table(tiffs), probabilistic_restorer, tmp_path / "out")
     for src, sp in zip(tiffs, out[kn.SCALE_COLUMN]):
         assert Path(sp).name == src.stem + "_scale.tif"
-        np.testing.assert_array_equal(tifffile.imread(sp), tifffile.imread(src).astype(np.float32) / 2)
+        image, _ = read_image(src)
+        want = probabilistic_restorer.restore(image, "YX").scale
+        np.testing.assert_array_equal(tifffile.imread(sp), want)
 
 
 def test_cancellation_stops_between_rows_and_keeps_the_manifest(tmp_path, tiffs, fake_restorer):

@@ -21,11 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...axes import move_axes
-from ...describe import Restoration
+from ...describe import ReadoutRequest, Readouts, Restoration
 from ...errors import CareBridgeError
 from ...modes.isotropic import IsotropicParams
 from ...resample import upsample_z
 from .. import ops
+from ..readouts import NO_READOUTS, ReadoutSink, check_request
 from ..pipeline import IDENTITY_OPS, apply_network, check_image, denormalize, input_ops, postprocess, \
     prepare_input, tile_counts
 
@@ -40,9 +41,13 @@ def combine_estimates(u1: np.ndarray, u2: np.ndarray, how: str) -> np.ndarray:
 
 
 def restore_isotropic(restorer, image, axes: str, *, n_tiles=None, memory_budget=None,
-                      progress: bool = False) -> Restoration:
-    """Isotropic reconstruction of ``image`` (axes with ``Z``, ``Y``, ``X``; optional ``C``, ``T``, ``S``)."""
+                      progress: bool = False, readouts: ReadoutRequest = NO_READOUTS) -> Restoration:
+    """Isotropic reconstruction of ``image`` (axes with ``Z``, ``Y``, ``X``; optional ``C``, ``T``, ``S``).
+    Readouts of a probabilistic model come from the combined Laplace ``(combined mean, max(s1, s2))``."""
     info = restorer.info
+    if info.ensemble > 1:
+        raise CareBridgeError("isotropic reconstruction with an ensemble bundle is not supported; use a single "
+                              "probabilistic isotropic model")
     params = info.procedure
     if not isinstance(params, IsotropicParams):
         raise CareBridgeError("this bundle's isotropic procedure has no parameters; re-export it")
@@ -56,25 +61,36 @@ def restore_isotropic(restorer, image, axes: str, *, n_tiles=None, memory_budget
     n_c = image.shape[axes.index("C")] if "C" in axes else 1
     if n_c != info.n_channel_in:
         raise CareBridgeError(f"the model expects {info.n_channel_in} channel(s) but the image has {n_c}")
+    check_request(info, readouts, axes)
     tiles = tile_counts(n_tiles, "ZYX")
     loop = "".join(a for a in "TS" if a in axes)
     x = move_axes(image, axes, loop + "ZYXC")
-    means, scales, used = [], [], (1, 1, 1)
-    for idx in np.ndindex(*x.shape[: len(loop)]):
-        m, s, used = _volume(restorer, params, x[idx], tiles, memory_budget, progress)
+    lead = x.shape[: len(loop)]
+    means, scales, used, sink = [], [], (1, 1, 1), None
+    for idx in np.ndindex(*lead):
+        m, s, used, stats, (mn, sn) = _volume(restorer, params, x[idx], tiles, memory_budget, progress)
         means.append(m)
         scales.append(s)
-    lead = x.shape[: len(loop)]
+        if readouts.any:
+            sink = sink or ReadoutSink(readouts, lead + m.shape, 1)
+            sink.write(idx, tuple(slice(0, n) for n in m.shape[:-1]), mn[None], sn[None],
+                       lambda y, is_scale, st=stats: denormalize(info, y, st, is_scale=is_scale))
     mean = np.stack(means).reshape(lead + means[0].shape)
     scale = np.stack(scales).reshape(lead + scales[0].shape) if info.probabilistic else None
     work = loop + "ZYXC"
     out_axes = axes if "C" in axes or info.n_channel_out == 1 else "C" + axes
-    if "C" not in out_axes:
-        mean, scale = mean[..., 0], (scale[..., 0] if scale is not None else None)
-        work = work[:-1]
-    mean = np.ascontiguousarray(move_axes(mean, work, out_axes))
-    scale = np.ascontiguousarray(move_axes(scale, work, out_axes)) if scale is not None else None
-    return Restoration(mean, out_axes, scale, restorer.engine.name, used)
+    squeeze = "C" not in out_axes
+
+    def to_result(a, stacked: bool = False):
+        if a is None:
+            return None
+        src = work[:-1] if squeeze else work
+        if stacked:
+            return np.ascontiguousarray(np.stack([to_result(a[k]) for k in range(a.shape[0])]))
+        return np.ascontiguousarray(move_axes(a[..., 0] if squeeze else a, src, out_axes))
+
+    found = sink.finish(to_result) if sink is not None else Readouts()
+    return Restoration(to_result(mean), out_axes, to_result(scale), restorer.engine.name, used, found)
 
 
 def _volume(restorer, params: IsotropicParams, vol: np.ndarray, tiles, memory_budget, progress):
@@ -94,11 +110,12 @@ def _volume(restorer, params: IsotropicParams, vol: np.ndarray, tiles, memory_bu
     scale = None
     if info.probabilistic:
         scale = np.maximum(_as_zyxc(r1.scale, r1.axes, "YSXC"), _as_zyxc(r2.scale, r2.axes, "YXSC"))
+    normalized = (mean.copy(), scale.copy() if scale is not None else None)
     mean = postprocess(info, denormalize(info, mean, stats, is_scale=False))
     if scale is not None:
         scale = denormalize(info, scale, stats, is_scale=True)
     used = (r1.n_tiles[0], r2.n_tiles[1], r1.n_tiles[1])
-    return mean.astype(np.float32), scale, used
+    return mean.astype(np.float32), scale, used, stats, normalized
 
 
 def _as_zyxc(y: np.ndarray, res_axes: str, relabel: str) -> np.ndarray:
