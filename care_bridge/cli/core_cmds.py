@@ -100,12 +100,17 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="seed of weight initialization, shuffling and the validation split "
                    "(default 0); train with several seeds to know the noise before comparing models")
     p.add_argument("--name", help="model name (default: the output folder's name)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--ensemble", nargs="?", const=5, type=int, metavar="M",
+                   help="train a deep ensemble of M probabilistic members (default 5) on the same data in different "
+                        "random orders: member k uses seed SEED + k, all hold out the same validation patches")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint "
+                   "(an ensemble: finished members are skipped)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def _train(args) -> int:
-    from ..train import train_from_patch_file
+    from ..models.ensemble import is_ensemble_folder
+    from ..train import train_ensemble, train_from_patch_file
 
     overrides = {k: getattr(args, k) for k in ("epochs", "steps_per_epoch", "batch_size", "learning_rate",
                                                 "loss", "unet_depth", "unet_n_first", "unet_kern_size",
@@ -114,6 +119,19 @@ def _train(args) -> int:
         overrides["probabilistic"] = args.probabilistic or None
         overrides["name"] = args.name or args.out.name
     t0 = time.time()
+    if args.ensemble is not None or (args.resume and is_ensemble_folder(args.out)):
+        ens = train_ensemble(args.data, args.out, members=args.ensemble, validation_fraction=args.validation_fraction,
+                             resume=args.resume, progress=not args.quiet, **overrides)
+        done = "; ".join(f"{m}: {r.epochs_run} epochs, best validation loss {r.best_val_loss:.4g}"
+                         for m, r in ens.trained.items())
+        skipped = f"; already finished: {', '.join(ens.skipped)}" if ens.skipped else ""
+        if not ens.trained:
+            print(f"all {len(ens.members)} ensemble members in {ens.model_dir} had finished; nothing to train (give "
+                  "more --epochs to train them longer)")
+            return 0
+        print(f"trained {len(ens.trained)} of {len(ens.members)} ensemble members in {time.time() - t0:.0f} s "
+              f"({done}{skipped}); ensemble in {ens.model_dir}")
+        return 0
     res = train_from_patch_file(args.data, args.out, validation_fraction=args.validation_fraction,
                                 resume=args.resume, progress=not args.quiet, **overrides)
     print(f"trained {res.epochs_run} epochs in {time.time() - t0:.0f} s: loss {res.final_loss:.4g}, "
@@ -125,7 +143,10 @@ TRAIN = Command(
     "train", "train a CARE network on a patch file",
     "Train a U-Net (2D or 3D, from the patches' axes) with Adam, learning-rate reduction on plateau and\n"
     "optional early stopping. The model folder receives config.yaml, the best and last weights,\n"
-    "history.csv, training_curve.png, provenance.json and resumable state (--resume continues).",
+    "history.csv, training_curve.png, provenance.json and resumable state (--resume continues).\n"
+    "--ensemble M trains a deep ensemble (CARE's reliability analysis; Lakshminarayanan et al. 2017): OUT\n"
+    "gets ensemble.yaml and M probabilistic model folders member_00/ ... (seeds SEED + k, one validation\n"
+    "split); 'care-bridge export OUT' writes them as one bundle.",
     _train_args, _train,
 )
 

@@ -52,6 +52,32 @@ def _validation_section(validation: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _ensemble_section(ens: dict[str, Any], n_c: int) -> list[str]:
+    m = ens["members"]
+    intro = (f"This bundle is an ensemble of {m} members (deep ensemble, Lakshminarayanan et al. 2017; CARE's "
+             f"reliability analysis, Weigert et al. 2018, Fig. 5), all run by the one network in the weights. "
+             f"Member seeds: {ens.get('member_seeds')}; folders: {ens.get('member_names')}. Outputs:")
+    members = (f"- `member_mean`, `member_scale` ({m} × {n_c} = {m * n_c} channels, {ens['channel_order']}): "
+               "each member's Laplace mean and scale (member m, image channel c).")
+    combine = ("How to combine them: the prediction per pixel and channel is the equal-weight mixture "
+               "`p(y) = 1/M Σ_m Laplace(y; μ_m, s_m)` with `μ_m = member_mean[m]`, `s_m = member_scale[m]` (after "
+               "de-normalization). Its mean is `mean`; its variance is `1/M Σ_m (2 s_m² + μ_m²) - mean²`; intervals "
+               "and samples come from the mixture (draw a member uniformly, then a Laplace sample of it). The spread "
+               "of the member means is the members' disagreement. The same rule is stated in "
+               "`config.care_bridge.ensemble`.")
+    return [
+        "## Ensemble",
+        "",
+        intro,
+        "",
+        f"- `mean` ({n_c} channel(s)): the average of the members' Laplace means, the restored image;",
+        members,
+        "",
+        combine,
+        "",
+    ]
+
+
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -68,14 +94,30 @@ def documentation(
     """Markdown documentation of one bundle (what it does, how it normalizes, provenance, files, validation)."""
     ids = care_block["outputs"]
     prov = care_block.get("provenance") or {}
+    ens = care_block.get("ensemble")
+    if ens:
+        what = (f"Deep ensemble of **{ens['members']}** probabilistic CARE content-aware image restoration networks "
+                f"(mode: **{config.mode}**, axes {config.axes}, {config.n_channel_in} → {config.n_channel_out} "
+                "channel(s), one architecture, trained on the same data with different seeds), exported by "
+                "care_bridge.")
+    else:
+        what = (f"CARE content-aware image restoration network (mode: **{config.mode}**, axes {config.axes}, "
+                f"{config.n_channel_in} → {config.n_channel_out} channel(s)"
+                + (", probabilistic: Laplace mean and scale" if config.probabilistic else "")
+                + "), exported by care_bridge.")
+    if ens:
+        scale_note = (f"; `{ids[0]}` and `{ids[1]}` are de-normalized so, `{ids[2]}` is only multiplied by "
+                      "(p_high - p_low).")
+    elif config.probabilistic:
+        scale_note = f"; the `{ids[1]}` output is only multiplied by (p_high - p_low)."
+    else:
+        scale_note = "."
     lines = [
         f"# {config.name}",
         "",
-        f"CARE content-aware image restoration network (mode: **{config.mode}**, axes {config.axes}, "
-        f"{config.n_channel_in} → {config.n_channel_out} channel(s)"
-        + (", probabilistic: Laplace mean and scale" if config.probabilistic else "")
-        + "), exported by care_bridge.",
+        what,
         "",
+        *(_ensemble_section(ens, config.n_channel_out) if ens else []),
         "## How to run it",
         "",
         "- Python: `care_bridge.runtime.load(\"<bundle>.zip\").restore(image, axes=...)`;",
@@ -90,8 +132,7 @@ def documentation(
         f"{config.percentile_high} percentiles of the whole input image and eps = {config.norm_eps}.",
         "",
         f"Output (CARE's de-normalization, `config.care_bridge.output_denormalization`): `{DENORM_FORMULA}` "
-        "with the *input's* percentiles"
-        + (f"; the `{ids[1]}` output is only multiplied by (p_high - p_low)." if config.probabilistic else "."),
+        "with the *input's* percentiles" + scale_note,
         "",
         "## Tiling",
         "",

@@ -1,7 +1,8 @@
 """The bundle's ``rdf.yaml`` (bioimage.io model spec 0.5), built and validated with ``bioimageio.spec``.
 
 Tensor axes are channels last, ``b, (z), y, x, c`` for the input ``input`` and the outputs (``output``, or
-``mean`` and ``scale`` for probabilistic networks). Inputs accept spatial sizes ``min + step * k``
+``mean`` and ``scale`` for probabilistic networks, or ``mean``, ``member_mean`` and ``member_scale`` for an
+ensemble of probabilistic members). Inputs accept spatial sizes ``min + step * k``
 (``ParameterizedSize(min=2 * halo + step, step=step)``, see :func:`rdf_min_size`); outputs have the input's size (``SizeReference``) and declare
 ``halo`` pixels per side that a tiling runtime must crop. Preprocessing is ``scale_range`` (per channel,
 percentiles over the spatial axes); CARE's de-normalization has no spec op and is described under
@@ -61,6 +62,23 @@ def denormalization_mapping(config: CareConfig) -> str | None:
     return "same_index" if config.n_channel_in == config.n_channel_out else "single_input_channel"
 
 
+ENSEMBLE_COMBINATION = ("equal-weight mixture of the members' Laplace(member_mean[m], member_scale[m]) per pixel "
+                        "and channel; mean = average of the member means")
+ENSEMBLE_CHANNEL_ORDER = "member-major: channel m*C + c"
+
+
+def ensemble_block(member_names: list[str], configs: list[CareConfig]) -> dict[str, Any]:
+    """``config.care_bridge.ensemble`` of an ensemble bundle: how many members, how to combine them, the order
+    of the ``member_*`` channels, and each member's folder name and seed."""
+    return {
+        "members": len(configs),
+        "combination": ENSEMBLE_COMBINATION,
+        "channel_order": ENSEMBLE_CHANNEL_ORDER,
+        "member_seeds": [c.seed for c in configs],
+        "member_names": list(member_names),
+    }
+
+
 def care_bridge_config(
     config: CareConfig,
     *,
@@ -68,6 +86,7 @@ def care_bridge_config(
     validation: dict[str, Any] | None,
     weights_check: dict[str, float],
     tolerance: float,
+    ensemble: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``config.care_bridge`` block: everything another implementation needs to reproduce the runtime.
 
@@ -75,10 +94,12 @@ def care_bridge_config(
     ``tensor_layout`` ({input, output}: bioimage.io axis ids in memory order), ``n_channel_in``,
     ``n_channel_out``, ``probabilistic``, ``outputs``, ``normalization``, ``output_denormalization``,
     ``percentiles``, ``eps``, ``halo``/``step``/``min_size`` ({axis: pixels}), ``pixel_size``, ``network``
-    (the full :class:`CareConfig`), ``provenance``, ``validation``, ``weights_check``.
+    (the full :class:`CareConfig`), ``provenance``, ``validation``, ``weights_check``; for an ensemble of
+    probabilistic members also ``ensemble`` (:func:`ensemble_block`; ``config`` is then member 0's and
+    ``network`` its configuration).
     """
     axes = config.axes
-    ids = output_ids(config)
+    ids = output_ids(config, ensemble=ensemble is not None)
     h = network_halo(config)
     mapping = denormalization_mapping(config)
     if mapping is None:
@@ -88,7 +109,10 @@ def care_bridge_config(
         }
     else:
         applies = {ids[0]: DENORM_FORMULA}
-        if config.probabilistic:
+        if ensemble is not None:
+            applies[ids[1]] = DENORM_FORMULA
+            applies[ids[2]] = DENORM_SCALE_FORMULA
+        elif config.probabilistic:
             applies[ids[1]] = DENORM_SCALE_FORMULA
         denorm = {
             "kind": "input_percentiles_affine",
@@ -99,12 +123,14 @@ def care_bridge_config(
             "channel, the same values the scale_range preprocessing used; eps is not added here",
             "channel_mapping": mapping,
             "channel_mapping_help": "same_index: output channel i uses input channel i's percentiles; "
-            "single_input_channel: every output channel uses input channel 0's",
+            "single_input_channel: every output channel uses input channel 0's"
+            + ("; member_mean and member_scale channel m*C + c are de-normalized as output channel c"
+               if ensemble is not None else ""),
             "dtype": "float32",
         }
     layout = "b" + axes.lower() + "c"
     info = _runtime_info(config)
-    return {
+    block = {
         "schema_version": SCHEMA_VERSION,
         "mode": config.mode,
         "procedure": config.params.to_dict(),
@@ -140,6 +166,9 @@ def care_bridge_config(
         "validation": validation,
         "weights_check": {"reference": "keras", "max_abs_diff": weights_check, "tolerance": tolerance},
     }
+    if ensemble is not None:
+        block["ensemble"] = dict(ensemble)
+    return block
 
 
 def build_model_descr(config: CareConfig, stage: Path, **kwargs: Any):
@@ -225,16 +254,26 @@ def _build_model_descr(
         )
     ]
     outputs = []
-    for oid in output_ids(config):
+    members = int((care_block.get("ensemble") or {}).get("members", 1))
+    n_c = config.n_channel_out
+    for oid in output_ids(config, ensemble=members > 1):
+        if oid.startswith("member_"):  # member-major: channel m * C + c
+            channel_names = [f"member{m}_c{c}" for m in range(members) for c in range(n_c)]
+        else:
+            channel_names = [f"{oid}{i}" for i in range(n_c)]
         out_axes = []
         for a in info.output_layout:
             if a == "b":
                 out_axes.append(s.BatchAxis())
             elif a == "c":
-                out_axes.append(s.ChannelAxis(channel_names=[f"{oid}{i}" for i in range(config.n_channel_out)]))
+                out_axes.append(s.ChannelAxis(channel_names=channel_names))
             else:
                 out_axes.append(space_out(a))
-        what = {"output": "restored image", "mean": "Laplace mean", "scale": "Laplace scale"}[oid]
+        what = {"output": "restored image", "mean": "Laplace mean", "scale": "Laplace scale",
+                "member_mean": "each member's Laplace mean (channel m*C + c)",
+                "member_scale": "each member's Laplace scale (channel m*C + c)"}[oid]
+        if members > 1 and oid == "mean":
+            what = f"average of the {members} members' Laplace means"
         outputs.append(
             s.OutputTensorDescr(
                 id=s.TensorId(oid),
@@ -273,7 +312,8 @@ def _build_model_descr(
     training = care_block.get("provenance") or {}
     bio = s.BioimageioConfig(
         architecture_type="U-Net",
-        architecture_description="CARE U-Net (Weigert et al. 2018); see config.care_bridge.network",
+        architecture_description="CARE U-Net (Weigert et al. 2018); see config.care_bridge.network"
+        + (f"; a deep ensemble of {members} such networks, see config.care_bridge.ensemble" if members > 1 else ""),
         task="image restoration",
         modality="fluorescence microscopy",
         training=s.TrainingDetails(

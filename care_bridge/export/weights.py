@@ -1,7 +1,8 @@
 """Weight files of a bundle, written from one trained Keras network.
 
 All three formats hold the *bare* network: float32 in, axes ``b, (z), y, x, c`` (channels last), no
-normalization. A probabilistic network is exposed with two outputs, Laplace ``mean`` then ``scale``.
+normalization. A probabilistic network is exposed with two outputs, Laplace ``mean`` then ``scale``; an
+ensemble with three, ``mean``, ``member_mean``, ``member_scale`` (:mod:`care_bridge.models.ensemble`).
 
 - ``onnx``: tf2onnx, opset :data:`ONNX_OPSET`, dynamic batch and spatial dims, explicit tensor names.
 - ``tensorflow_saved_model_bundle``: ``keras.export.ExportArchive`` with a ``serve`` endpoint returning
@@ -12,7 +13,6 @@ normalization. A probabilistic network is exposed with two outputs, Laplace ``me
 
 from __future__ import annotations
 
-import re
 import zipfile
 from pathlib import Path
 
@@ -30,38 +30,29 @@ SAVED_MODEL_ZIP = "tf_saved_model.zip"
 KERAS_FILE = "weights.keras"
 
 
-def output_ids(config: CareConfig) -> tuple[str, ...]:
-    """Declared output tensor ids: ``("output",)`` or ``("mean", "scale")`` for probabilistic networks."""
+def output_ids(config: CareConfig, *, ensemble: bool = False) -> tuple[str, ...]:
+    """Declared output tensor ids: ``("output",)``, ``("mean", "scale")`` for probabilistic networks, or
+    ``("mean", "member_mean", "member_scale")`` for an ensemble of probabilistic members
+    (:func:`care_bridge.models.ensemble.ensemble_network`)."""
+    if ensemble:
+        from ..models.ensemble import ENSEMBLE_OUTPUTS
+
+        return ENSEMBLE_OUTPUTS
     return ("mean", "scale") if config.probabilistic else ("output",)
 
 
-def bundle_network(config: CareConfig, trained):
+def bundle_network(config: CareConfig, trained, *, name: str | None = None):
     """A fresh, never-compiled network with the weights of ``trained`` and one output per declared tensor.
 
     Same layers as :func:`care_bridge.models.unet.build_unet`; for a probabilistic network the outputs are
     taken before the final concatenation (``mean`` head after residual/activation, ``scale`` head), which is
     exactly what :func:`care_bridge.models.unet.split_outputs` slices, but without Lambda layers, so the
-    ``.keras`` file loads in Keras' safe mode.
+    ``.keras`` file loads in Keras' safe mode. Built by :func:`care_bridge.models.factory.output_network`
+    (model folders of ensembles build their members with it too).
     """
-    import keras
+    from ..models.factory import output_network
 
-    try:  # every mode's network (upsampling, projection, plain U-Net)
-        from ..models.factory import build_network
-    except ImportError:  # older tree: plain U-Net only
-        from ..models.unet import build_unet as build_network
-
-    fresh = build_network(config)
-    fresh.set_weights(trained.get_weights())
-    # TF uses the model name as a graph scope; CareConfig.name may contain spaces (measured: ValueError
-    # "'tiny 2d' is not a valid root scope name" under tf.function), so the exported model gets a safe name.
-    name = re.sub(r"[^A-Za-z0-9_.]", "_", config.name).lstrip("_.") or "care"
-    if not config.probabilistic:
-        return keras.Model(fresh.input, fresh.output, name=name)
-    names = [layer.name for layer in fresh.layers]
-    mean_name = next(n for n in ("mean_relu", "residual", "mean") if n in names)
-    mean = fresh.get_layer(mean_name).output
-    scale = fresh.get_layer("scale").output
-    return keras.Model(fresh.input, [mean, scale], name=name)
+    return output_network(config, trained, name=name)
 
 
 def _named_onnx(model_proto, input_name: str, out_names: tuple[str, ...]):
@@ -108,8 +99,17 @@ def spatial_names(n: int) -> list[str]:
 RETRY_HASH_SEEDS = tuple(range(8))
 
 
+def net_output_ids(config: CareConfig, net) -> tuple[str, ...]:
+    """Output ids of ``net``: those of an ensemble network (whose Keras outputs carry these names, also in its
+    ``.keras`` file), else :func:`output_ids` of ``config``."""
+    from ..models.ensemble import ENSEMBLE_OUTPUTS
+
+    names = tuple(getattr(net, "output_names", None) or ())
+    return ENSEMBLE_OUTPUTS if names == ENSEMBLE_OUTPUTS else output_ids(config)
+
+
 def convert_onnx(config: CareConfig, net):
-    """The tf2onnx conversion of ``net`` with input ``input`` and outputs named as :func:`output_ids`."""
+    """The tf2onnx conversion of ``net`` with input ``input`` and outputs named as :func:`net_output_ids`."""
     import tensorflow as tf
     import tf2onnx
 
@@ -120,7 +120,7 @@ def convert_onnx(config: CareConfig, net):
         return tf.nest.flatten(net(x, training=False))
 
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=ONNX_OPSET)
-    proto = _named_onnx(proto, "input", output_ids(config))
+    proto = _named_onnx(proto, "input", net_output_ids(config, net))
     proto.producer_name = "care_bridge (tf2onnx)"
     return proto
 
@@ -133,7 +133,7 @@ def onnx_output_ranks_ok(config: CareConfig, proto, net) -> bool:
 
 
 def write_onnx(config: CareConfig, net, path: Path) -> Path:
-    """ONNX with input ``input`` (shape ``[?, (?,) ?, ?, C]``) and outputs named as :func:`output_ids`;
+    """ONNX with input ``input`` (shape ``[?, (?,) ?, ?, C]``) and outputs named as :func:`net_output_ids`;
     converted again under fixed hash seeds (:data:`RETRY_HASH_SEEDS`) if tf2onnx got an output's rank wrong."""
     import onnx
 

@@ -1,4 +1,5 @@
-"""``export_bundle``: a care_bridge model folder → a tested bioimage.io model bundle (spec 0.5) zip.
+"""``export_bundle``: a care_bridge model folder (or ensemble folder) → a tested bioimage.io model bundle
+(spec 0.5) zip.
 
 The bundle holds the same trained network in three weight formats (``keras_v3``, ``onnx``,
 ``tensorflow_saved_model_bundle``), raw test input and expected normalized outputs, a cover, README.md and
@@ -136,8 +137,24 @@ def _read_provenance(model_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"value": data}
 
 
+def _ensemble_provenance(model_dir: Path, ens) -> dict[str, Any]:
+    """Provenance of an ensemble: every member's ``provenance.json`` under ``members``, the latest member's
+    date and the most epochs any member trained (for the rdf's timestamp and training details)."""
+    members = {m: _read_provenance(model_dir / m) for m in ens.members}
+    out: dict[str, Any] = {"ensemble_created": ens.created, "base_seed": ens.base_seed}
+    dates = [str(p["date"]) for p in members.values() if p.get("date")]
+    epochs = [p["epochs"] for p in members.values() if isinstance(p.get("epochs"), int)]
+    if dates:
+        out["date"] = max(dates)
+    if epochs:
+        out["epochs"] = max(epochs)
+    out["members"] = members
+    return out
+
+
 def _check_formats(
-    config: CareConfig, stage: Path, work: Path, x: np.ndarray, ref: list[np.ndarray], formats: tuple[str, ...]
+    config: CareConfig, stage: Path, work: Path, x: np.ndarray, ref: list[np.ndarray], formats: tuple[str, ...],
+    info=None,
 ) -> dict:
     """Max abs difference to Keras of each weight format, run through this package's engines."""
     import keras
@@ -146,7 +163,7 @@ def _check_formats(
     from ..models.info import info_from_config
     from ..bundle.safe_zip import safe_extract
 
-    info = info_from_config(config)
+    info = info or info_from_config(config)
     diffs: dict[str, float] = {}
     reloaded = keras.models.load_model(stage / W.KERAS_FILE, compile=False)
     outs = {"keras_v3": W.run_keras(reloaded, x)}
@@ -181,6 +198,10 @@ def export_bundle(
 ) -> Path:
     """Export the model folder ``model_dir`` as a bioimage.io bundle zip at ``out_zip``; return its path.
 
+    An ensemble folder (:mod:`care_bridge.models.ensemble`) becomes ONE bundle of the ensemble network
+    (outputs ``mean``, ``member_mean``, ``member_scale``; ``keras_v3`` and ``onnx`` weights) whose
+    ``config.care_bridge`` holds member 0's configuration as ``network`` and the ``ensemble`` block.
+
     ``test_input``: one raw image with axes ``config.axes`` (+ ``C``), default a synthetic one.
     ``validation``: metrics on held-out data (``{"dataset": ..., "metrics": {name: {column: value}}}``),
     written to README.md's Validation section and ``config.care_bridge.validation``.
@@ -190,19 +211,32 @@ def export_bundle(
     ``tolerance`` or fails ``bioimageio.core.test_model``.
     """
     from ..models import load_model
+    from ..models.ensemble import ensemble_network, is_ensemble_folder, load_ensemble
+    from ..models.info import info_from_config, info_from_ensemble
     from .docs import documentation, write_cover
-    from .rdf_build import care_bridge_config
+    from .rdf_build import care_bridge_config, ensemble_block
 
     model_dir = Path(model_dir)
     check_output_path(out_zip, overwrite=overwrite)
     if not str(out_zip).endswith(".zip"):
         raise CareBridgeError(f"bundle path {out_zip} must end with .zip")
     authors = [dict(a) for a in (authors or DEFAULT_AUTHORS)]
-    config, model = load_model(model_dir, which=which)
-    formats = _resolve_formats(config, weight_formats)
-    provenance = _read_provenance(model_dir)
-    net = W.bundle_network(config, model)
-    ids = W.output_ids(config)
+    ens_block = None
+    if is_ensemble_folder(model_dir):
+        ens, configs, models = load_ensemble(model_dir, which=which)
+        config = configs[0]
+        formats = _resolve_formats(config, weight_formats)
+        provenance = _ensemble_provenance(model_dir, ens)
+        net = ensemble_network(configs, models)
+        ens_block = ensemble_block(list(ens.members), configs)
+        info = info_from_ensemble(configs)
+    else:
+        config, model = load_model(model_dir, which=which)
+        formats = _resolve_formats(config, weight_formats)
+        provenance = _read_provenance(model_dir)
+        net = W.bundle_network(config, model)
+        info = info_from_config(config)
+    ids = W.output_ids(config, ensemble=ens_block is not None)
     versions = _versions()
 
     with tempfile.TemporaryDirectory(prefix="care_bridge_export_") as tmp:
@@ -224,7 +258,7 @@ def export_bundle(
             files["tensorflow_saved_model_bundle"] = W.write_saved_model_zip(
                 config, net, stage / W.SAVED_MODEL_ZIP, work
             ).name
-        diffs = _check_formats(config, stage, work, xn, ref, formats)
+        diffs = _check_formats(config, stage, work, xn, ref, formats, info)
         bad = {k: v for k, v in diffs.items() if not v <= tolerance}
         if bad:
             fmt, d = next(iter(bad.items()))
@@ -234,7 +268,8 @@ def export_bundle(
             )
         files["cover"] = write_cover(stage / "cover.png", raw[0], ref[0][0]).name
         care_block = care_bridge_config(
-            config, provenance=provenance, validation=validation, weights_check=diffs, tolerance=tolerance
+            config, provenance=provenance, validation=validation, weights_check=diffs, tolerance=tolerance,
+            ensemble=ens_block,
         )
         care_block["versions"] = versions
         care_block["weight_formats"] = list(formats)
@@ -281,12 +316,20 @@ def _build_descr(config, stage, files, authors, license, care_block, versions, p
 
     from .rdf_build import build_model_descr
 
+    members = int((care_block.get("ensemble") or {}).get("members", 1))
     desc = (
         f"CARE restoration network ({config.mode}, {config.axes}, {config.n_channel_in}->{config.n_channel_out} "
         "channels" + (", probabilistic" if config.probabilistic else "") + "), exported by care_bridge."
     )
+    if members > 1:
+        desc = (
+            f"Deep ensemble of {members} probabilistic CARE restoration networks ({config.mode}, {config.axes}, "
+            f"{config.n_channel_in}->{config.n_channel_out} channels), exported by care_bridge."
+        )
     tags = ["care", "content-aware image restoration", "denoising" if config.mode == "denoise" else config.mode,
             "fluorescence-light-microscopy", "unet", "2d" if config.ndim == 2 else "3d", "tensorflow", "onnx"]
+    if members > 1:
+        tags.append("ensemble")
     date = provenance.get("date")
     try:
         return build_model_descr(

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import CareBridgeError
 
 CONFIG_FILE = "config.yaml"
+# the training schedule: what `--resume` may change, and what ensemble members may differ in (besides seed, name)
+SCHEDULE_FIELDS = ("epochs", "steps_per_epoch", "early_stopping_patience", "reduce_lr_patience")
 
 
 class CareConfig(BaseModel):

@@ -30,3 +30,30 @@ def build_network(config: CareConfig):
     """A fresh, uncompiled Keras model for ``config`` (input ``"S" + axes + "C"``)."""
     check_network_config(config)
     return get_mode(config.mode).network.load()(config)
+
+
+def output_network(config: CareConfig, trained, *, name: str | None = None):
+    """A fresh, never-compiled network with the weights of ``trained`` and one output per declared tensor
+    (``output``, or Laplace ``mean`` then ``scale`` for a probabilistic network).
+
+    Same layers as ``config``'s builder; for a probabilistic network the outputs are taken before the final
+    concatenation (``mean`` head after residual/activation, ``scale`` head), which is exactly what
+    :func:`care_bridge.models.unet.split_outputs` slices, but without Lambda layers, so a ``.keras`` file of
+    it loads in Keras' safe mode. ``name``: the Keras model's name (default: ``config.name`` made safe).
+    """
+    import re
+
+    import keras
+
+    fresh = build_network(config)
+    fresh.set_weights(trained.get_weights())
+    # TF uses the model name as a graph scope; CareConfig.name may contain spaces (measured: ValueError
+    # "'tiny 2d' is not a valid root scope name" under tf.function), so the model gets a safe name.
+    name = name or re.sub(r"[^A-Za-z0-9_.]", "_", config.name).lstrip("_.") or "care"
+    if not config.probabilistic:
+        return keras.Model(fresh.input, fresh.output, name=name)
+    names = [layer.name for layer in fresh.layers]
+    mean_name = next(n for n in ("mean_relu", "residual", "mean") if n in names)
+    mean = fresh.get_layer(mean_name).output
+    scale = fresh.get_layer("scale").output
+    return keras.Model(fresh.input, [mean, scale], name=name)

@@ -4,6 +4,7 @@ folders, export, CSBDeep import): the one place that turns a training configurat
 from __future__ import annotations
 
 from ..describe import ModelInfo
+from ..errors import CareBridgeError
 from .config import CareConfig
 from .receptive_field import halo
 
@@ -34,3 +35,18 @@ def info_from_config(config: CareConfig, *, name: str | None = None, description
         description=description,
         output_layout=params.network_output_layout(),
     )
+
+
+def info_from_ensemble(configs: list[CareConfig], *, name: str | None = None, description: str = "") -> ModelInfo:
+    """Describe an ensemble of ``len(configs)`` probabilistic members (:mod:`care_bridge.models.ensemble`):
+    member 0's geometry and normalization, ``ensemble=M`` and the outputs ``mean``, ``member_mean``,
+    ``member_scale``. ``probabilistic`` stays False: in the runtime it means one network with a Laplace head."""
+    import dataclasses
+
+    from .ensemble import ENSEMBLE_OUTPUTS, check_members, member_folder
+
+    if len(configs) < 2:
+        raise CareBridgeError("an ensemble needs at least 2 members")
+    check_members(list(configs), [member_folder(k) for k in range(len(configs))])
+    base = info_from_config(configs[0], name=name, description=description)
+    return dataclasses.replace(base, probabilistic=False, ensemble=len(configs), output_names=ENSEMBLE_OUTPUTS)

@@ -19,7 +19,7 @@ configure_tensorflow()
 import numpy as np  # noqa: E402
 
 from ..errors import CareBridgeError  # noqa: E402
-from ..models.config import CareConfig  # noqa: E402
+from ..models.config import SCHEDULE_FIELDS, CareConfig  # noqa: E402
 from ..models.folder import CURVE, HISTORY, PROVENANCE, WEIGHTS  # noqa: E402
 from .state import load_state, restore_optimizer, save_state  # noqa: E402
 
@@ -193,19 +193,26 @@ def train_from_patch_file(
     validation_fraction: float = 0.1,
     resume: bool = False,
     progress: bool = True,
+    split_seed: int | None = None,
     **overrides,
 ) -> TrainResult:
     """Train from a ``.npz`` patch file (``care-bridge datagen``); the network's axes and channels follow the
-    patches unless ``config`` says otherwise. ``overrides`` are ``CareConfig`` fields (epochs, ...)."""
+    patches unless ``config`` says otherwise. ``overrides`` are ``CareConfig`` fields (epochs, ...).
+
+    The validation split is drawn with ``split_seed``, by default the training seed; an ensemble's members
+    (:mod:`care_bridge.train.ensemble`) pass the base seed, so all hold out the same patches."""
     from ..data.patches import load_patches
 
+    saved = Path(out_dir) / "config.yaml"
     seed = overrides.get("seed")
+    if seed is None and resume and config is None and saved.is_file():
+        seed = CareConfig.load(out_dir).seed  # a resumed run holds out the patches it held out before
     seed = int(seed if seed is not None else (config.seed if config is not None else 0))
-    X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction, seed=seed)
+    split = seed if split_seed is None else int(split_seed)
+    X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction, seed=split)
     spatial = axes.strip("SC")
     # patch files from `datagen --mode ...` carry the network their data is made for; a resumed run starts from
     # the configuration saved beside its weights
-    saved = Path(out_dir) / "config.yaml"
     if resume and config is None and saved.is_file():
         base = CareConfig.load(out_dir).model_dump()
     else:
@@ -215,11 +222,8 @@ def train_from_patch_file(
     )
     base.update({k: v for k, v in overrides.items() if v is not None})
     cfg = CareConfig.from_dict(base, source="training settings")
-    data_meta = {"patch_file": Path(patches).name, **meta}
+    data_meta = {"patch_file": Path(patches).name, **meta, "validation_split_seed": split}
     return train(cfg, X, Y, Xv, Yv, out_dir, resume=resume, progress=progress, data_meta=data_meta)
-
-
-SCHEDULE_FIELDS = ("epochs", "steps_per_epoch", "early_stopping_patience", "reduce_lr_patience")
 
 
 def resumed_config(saved: CareConfig, requested: CareConfig | None) -> CareConfig:

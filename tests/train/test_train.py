@@ -55,10 +55,14 @@ def test_resume_continues_from_the_last_epoch(tiny_model, tmp_path):
     from care_bridge.train import train_from_patch_file
 
     m, patches = _copy_with_epochs(tiny_model, tmp_path, 4)
+    cfg = CareConfig.load(m)
+    cfg.seed = 3  # trained with --seed 3: resuming without --seed must hold out the same patches
+    cfg.save(m)
     with pytest.raises(CareBridgeError, match="already holds a model"):
         train_from_patch_file(patches, m, progress=False)
     res = train_from_patch_file(patches, m, resume=True, progress=False)
     assert res.epochs_run == 4
+    assert json.loads((m / "provenance.json").read_text())["data"]["validation_split_seed"] == 3
     rows = (m / "history.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 4  # header + epochs 0..3, the first two from before the interruption
     assert json.loads((m / "train_state.json").read_text())["epoch"] == 4
