@@ -1,11 +1,18 @@
 """Tiled prediction geometry (pure numpy): plan tiles, cut padded blocks, stitch.
 
-Every tile has the *same* shape ``core + 2 * halo``; tile origins are multiples of the network's step
-(pool ** depth), so max-pooling windows fall on the same pixels in every tile, and the halo covers the
-receptive field. The image is conceptually padded (``symmetric``, as bioimage.io.core does) by the halo on each
-side and up to a multiple of the step; a tile reads its block straight from the unpadded image with reflected
-indices, so no padded copy of the whole image is ever made. Untiled prediction is the special case of one
-tile, with the same padding, so tiled and untiled results agree exactly (up to the engine's arithmetic).
+Tile origins are multiples of the network's step (pool ** depth), so max-pooling windows fall on the same
+pixels in every tile, and the halo (a multiple of the step) covers the receptive field. Two border rules:
+
+- ``pad_halo=False`` (care_bridge bundles; CSBDeep's ``CARE.predict``): the image is conceptually padded only up
+  to a multiple of the step (``symmetric``); a tile reads ``halo`` extra pixels where it has a neighbour and
+  none beyond the image, where the network's own zero padding sees the image border exactly as in an untiled
+  call. Border tiles are therefore ``halo`` smaller than interior ones, and an untiled call computes no halo.
+- ``pad_halo=True`` (third-party bioimage.io bundles, as bioimageio.core does): the image is conceptually padded
+  (``symmetric``) by the halo on every side as well, and every tile has the shape ``core + 2 * halo``.
+
+A tile reads its block straight from the unpadded image with reflected indices, so no padded copy of the whole
+image is ever made. Untiled prediction is the special case of one tile under the same rule, so tiled and
+untiled results agree exactly (up to the engine's arithmetic).
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ class TilePlan:
 
     @property
     def tile_shape(self) -> tuple[int, ...]:
-        return tuple(c + 2 * h for c, h in zip(self.core, self.halo))
+        """The largest tile's shape (the memory a tile needs)."""
+        return tuple(max(t.read[k][1] - t.read[k][0] for t in self.tiles) for k in range(len(self.shape)))
 
 
 def _ceil_to(v: int, m: int) -> int:
@@ -54,8 +62,10 @@ def plan_tiles(
     halo: Sequence[int],
     step: Sequence[int],
     min_size: Sequence[int] | None = None,
+    *,
+    pad_halo: bool = True,
 ) -> TilePlan:
-    """Plan ``prod(n_tiles)`` equal-shaped tiles over a spatial ``shape``.
+    """Plan ``prod(n_tiles)`` tiles over a spatial ``shape`` (border rule ``pad_halo``: see the module).
 
     ``halo`` is rounded up to the step. Along each axis the core length is ``ceil(L / n)`` rounded up to the
     step; the last tile is shifted back so it ends at the padded image end (overlapping its neighbour) instead
@@ -77,12 +87,18 @@ def plan_tiles(
             core += s
         n = min(n, math.ceil(L / core))  # rounding can make fewer tiles enough
         starts = [min(i * core, max(0, _ceil_to(L, s) - core)) for i in range(n)]
+        end = max(_ceil_to(L, s), _ceil_to(mn, s))  # the untiled tensor's end (a multiple of the step)
         axis = []
         for i, st in enumerate(starts):
             w0 = i * core if i > 0 else 0
             w1 = min(L, (i + 1) * core) if i < n - 1 else L
             w0 = max(w0, st)
-            axis.append(((st - h, st + core + h), slice(w0, w1), slice(w0 - st + h, w1 - st + h)))
+            r0, r1 = st - h, st + core + h
+            if not pad_halo:
+                r0, r1 = max(r0, 0), min(r1, max(end, st + core))
+                while r1 - r0 < mn:  # never below the network's minimum size (a tiny image: one tile)
+                    r1 += s
+            axis.append(((r0, r1), slice(w0, w1), slice(w0 - r0, w1 - r0)))
         per_axis.append(axis)
         cores.append(core)
         ns.append(n)
@@ -129,6 +145,7 @@ def auto_n_tiles(
     step: Sequence[int],
     bytes_per_voxel: float,
     memory_budget: float,
+    pad_halo: bool = True,
 ) -> tuple[int, ...]:
     """Fewest tiles such that one tile's working memory (``bytes_per_voxel`` x tile voxels) fits the budget.
 
@@ -137,7 +154,7 @@ def auto_n_tiles(
     """
     n = [1] * len(shape)
     for _ in range(10_000):
-        plan = plan_tiles(shape, n, halo, step)
+        plan = plan_tiles(shape, n, halo, step, pad_halo=pad_halo)
         if math.prod(plan.tile_shape) * bytes_per_voxel <= memory_budget:
             return tuple(plan.n_tiles)
         order = sorted(range(len(shape)), key=lambda k: -plan.core[k])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -112,6 +113,13 @@ def postprocess(info: ModelInfo, y: np.ndarray) -> np.ndarray:
     return ops.apply_all(ops.prepare_all(tuple(info.postprocessing), y), y)
 
 
+def pads_halo(info: ModelInfo) -> bool:
+    """The border rule (:mod:`care_bridge.tiling`): care_bridge networks see the image border as in CSBDeep (no
+    halo padding beyond the image: the network's zero padding, as in training); third-party bioimage.io bundles
+    get the halo padded symmetrically, as bioimageio.core does."""
+    return info.mode == "bioimageio"
+
+
 def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
                  memory_budget: float | None) -> tuple[int, ...]:
     """Tiles per network axis: the requested counts, or as many as one tile's working memory needs to fit
@@ -119,7 +127,7 @@ def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
     t = tile_counts(n_tiles, info.axes)
     if t is None:
         t = auto_n_tiles(shape, halo=info.halo, step=info.step, bytes_per_voxel=bytes_per_voxel(info),
-                         memory_budget=memory_budget or DEFAULT_MEMORY_BUDGET)
+                         memory_budget=memory_budget or DEFAULT_MEMORY_BUDGET, pad_halo=pads_halo(info))
     out_net = info.output_spatial_axes
     return tuple(n if a in out_net else 1 for a, n in zip(info.axes, t))
 
@@ -131,29 +139,62 @@ def predict_sample(engine: Engine, info: ModelInfo, x: np.ndarray, prepared: lis
     """Predict one sample ``x`` (``"<net>C"``) tile by tile into ``out`` (and ``scale_out``), each
     ``"<output net>C"``: normalize the block, run the engine, crop the halo, de-normalize, write. ``sink``
     receives each tile's readouts (``index``: the sample's position in the loop axes)."""
+    predict_batch(engine, info, [Sample(index, x, prepared, stats, out, scale_out)], plan, denorm=denorm,
+                  on_tile=on_tile, sink=sink)
+
+
+@dataclass
+class Sample:
+    """One sample of a batch: its loop index, input ``"<net>C"``, prepared ops and statistics, and the output
+    views it fills."""
+
+    index: tuple
+    x: np.ndarray
+    prepared: list
+    stats: PercentileStats | None
+    out: np.ndarray
+    scale_out: np.ndarray | None
+
+
+def predict_batch(engine: Engine, info: ModelInfo, batch: list[Sample], plan: TilePlan, *, denorm: bool = True,
+                  on_tile=None, sink: ReadoutSink | None = None) -> None:
+    """Like :func:`predict_sample` for several samples at once: for each tile, every sample's normalized block
+    is stacked into one engine call (the batch axis ``S``), then cropped, mapped back and written per sample.
+    Each sample's values are those of :func:`predict_sample` (the network sees each batch entry alone)."""
     keep = [k for k, a in enumerate(info.axes) if a in info.output_spatial_axes]
-
-    def back(y: np.ndarray, is_scale: bool) -> np.ndarray:
-        return denormalize(info, y, stats, is_scale=is_scale) if denorm else np.asarray(y, np.float32)
-
     for tile in plan.tiles:
-        block = ops.apply_all(prepared, read_block(x, tile.read))[np.newaxis]
-        ys = engine.run(block)
+        blocks = np.stack([ops.apply_all(smp.prepared, read_block(smp.x, tile.read)) for smp in batch])
+        ys = engine.run(blocks)
         dst, src = [], []
         for k in keep:
             s = info.scale[k]
             w, c = tile.write[k], tile.crop[k]
             dst.append(slice(int(round(w.start * s)), int(round(w.stop * s))))
             src.append(slice(int(round(c.start * s)), int(round(c.stop * s))))
-        crop = (0, *src)
-        out[tuple(dst)] = back(ys[0][crop], False)
-        if scale_out is not None:
-            scale_out[tuple(dst)] = back(ys[1][crop] * np.float32(info.scale_calibration), True)
-        if sink is not None:
-            mu, b = member_distribution(info, [y[crop] for y in ys])
-            sink.write(index, tuple(dst), mu, b, back)
-        if on_tile is not None:
-            on_tile()
+        for b, smp in enumerate(batch):
+            def back(y: np.ndarray, is_scale: bool, st=smp.stats) -> np.ndarray:
+                return denormalize(info, y, st, is_scale=is_scale) if denorm else np.asarray(y, np.float32)
+
+            crop = (b, *src)
+            smp.out[tuple(dst)] = back(ys[0][crop], False)
+            if smp.scale_out is not None:
+                smp.scale_out[tuple(dst)] = back(ys[1][crop] * np.float32(info.scale_calibration), True)
+            if sink is not None:
+                mu, bb = member_distribution(info, [y[crop] for y in ys])
+                sink.write(smp.index, tuple(dst), mu, bb, back)
+            if on_tile is not None:
+                on_tile()
+
+
+MAX_BATCH = 32
+
+
+def batch_size(info: ModelInfo, plan: TilePlan, n_samples: int, memory_budget: float | None) -> int:
+    """How many samples (frames, slices) share one engine call: as many whole tiles as fit the memory budget
+    (:func:`bytes_per_voxel` per voxel), at most :data:`MAX_BATCH` and the number of samples."""
+    per_tile = math.prod(plan.tile_shape) * bytes_per_voxel(info)
+    fit = int((memory_budget or DEFAULT_MEMORY_BUDGET) // max(per_tile, 1.0))
+    return max(1, min(n_samples, MAX_BATCH, fit))
 
 
 def check_image(image: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
@@ -219,7 +260,7 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
     spatial_shape = x.shape[len(loop_axes): len(loop_axes) + len(net)]
     out_net = info.output_spatial_axes
     plan = plan_tiles(spatial_shape, choose_tiles(info, spatial_shape, n_tiles, memory_budget), info.halo,
-                      info.step, info.min_size)
+                      info.step, info.min_size, pad_halo=pads_halo(info))
     out_sp = tuple(int(round(L * s)) for a, L, s in zip(net, spatial_shape, info.scale) if a in out_net)
     loop_shape = x.shape[: len(loop_axes)]
     n_out = info.n_channel_out
@@ -228,13 +269,19 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
     sink = ReadoutSink(readouts, out.shape, info.ensemble) if readouts.any else None
     pre = pre_ops if pre_ops is not None else input_ops(info)
     bar = _progress(progress, math.prod(loop_shape) * len(plan.tiles))
-    for idx in np.ndindex(*loop_shape):
-        prepared, stats = prepare_input(pre, x[idx])
-        predict_sample(engine, info, x[idx], prepared, stats, plan, out[idx],
-                       scale_out[idx] if scale_out is not None else None, denorm=denorm,
-                       on_tile=bar.update if bar is not None else None, sink=sink, index=idx)
+    indices = list(np.ndindex(*loop_shape))
+    nb = batch_size(info, plan, len(indices), memory_budget)
+    for start in range(0, len(indices), nb):
+        batch = []
+        for idx in indices[start:start + nb]:
+            prepared, stats = prepare_input(pre, x[idx])
+            batch.append(Sample(idx, x[idx], prepared, stats, out[idx],
+                                scale_out[idx] if scale_out is not None else None))
+        predict_batch(engine, info, batch, plan, denorm=denorm, on_tile=bar.update if bar is not None else None,
+                      sink=sink)
         if denorm:
-            out[idx] = postprocess(info, out[idx])
+            for smp in batch:
+                out[smp.index] = postprocess(info, out[smp.index])
     if bar is not None:
         bar.close()
     bad = int(out.size - np.count_nonzero(np.isfinite(out)))

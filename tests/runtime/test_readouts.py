@@ -90,3 +90,26 @@ def test_readouts_a_model_cannot_give_are_one_line_errors(kind, req, axes, shape
 def test_bad_requests_are_refused(kw):
     with pytest.raises(CareBridgeError):
         ReadoutRequest(**kw)
+
+
+@pytest.mark.parametrize("kind,axes,shape", [("2d", "TYX", (7, 40, 44)), ("isotropic", "ZYX", (6, 36, 40)),
+                                             ("2d_ensemble", "TYX", (5, 36, 40))])
+def test_batching_samples_per_engine_call_changes_no_bit(kind, axes, shape, onnx_bundle, monkeypatch):
+    """Frames (and the isotropic procedure's slices) share engine calls; the result is the one-by-one result."""
+    import care_bridge.runtime.pipeline as pipeline
+
+    r = runtime.load(onnx_bundle(kind))
+    req = ReadoutRequest(std=True, disagreement=True, interval=True) if r.info.ensemble > 1 else ReadoutRequest()
+    x = _image(shape)
+    calls = []
+    run = r.engine.run
+    monkeypatch.setattr(r.engine, "run", lambda b: calls.append(b.shape[0]) or run(b))
+    batched = r.restore(x, axes, readouts=req)
+    assert max(calls) > 1
+    monkeypatch.setattr(pipeline, "MAX_BATCH", 1)
+    calls.clear()
+    single = r.restore(x, axes, readouts=req)
+    assert max(calls) == 1
+    assert np.array_equal(batched.image, single.image)
+    for (n, u, _), (_, v, _) in zip(batched.readouts.images(), single.readouts.images()):
+        assert np.array_equal(u, v), n

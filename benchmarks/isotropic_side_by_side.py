@@ -1,0 +1,136 @@
+"""Isotropic reconstruction: care_bridge vs csbdeep's ``IsotropicCARE.predict``, the same network (CSBDeep's
+default 2D CARE net, random weights) on the same stack in the same run, each in its own subprocess.
+
+    python benchmarks/isotropic_side_by_side.py [--shape 32,256,256] [--factor 4] [--repeats 2]
+
+care_bridge is run twice: with its default (slices batched per engine call, as many as fit the memory budget)
+and with one slice per call (``MAX_BATCH = 1``, the behaviour before batching). Prints a table and writes
+``benchmarks/results/isotropic_side_by_side.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+
+
+def _stack(shape):
+    import numpy as np
+
+    return np.random.default_rng(0).poisson(20, shape).astype(np.float32)
+
+
+def _time(predict, shape, repeats: int) -> dict:
+    x = _stack(shape)
+    predict(x)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        predict(x)
+        times.append(time.perf_counter() - t0)
+    return {"seconds": sorted(times)[len(times) // 2],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_csbdeep(model_dir: str, shape, factor: float, repeats: int) -> dict:
+    from csbdeep.data import PercentileNormalizer
+    from csbdeep.models import IsotropicCARE
+
+    model = IsotropicCARE(None, Path(model_dir).name, basedir=str(Path(model_dir).parent))
+    return _time(lambda x: model.predict(x, "ZYX", factor=factor, normalizer=PercentileNormalizer()), shape, repeats)
+
+
+def run_care_bridge(bundle: str, shape, repeats: int, max_batch: int | None = None) -> dict:
+    from care_bridge import runtime
+
+    if max_batch is not None:
+        import care_bridge.runtime.pipeline as pipeline
+
+        pipeline.MAX_BATCH = max_batch
+    r = runtime.load(bundle, engine="onnxruntime")
+    return _time(lambda x: r.restore(x, "ZYX"), shape, repeats)
+
+
+def isotropic_bundle(imported: Path, out: Path, factor: float) -> Path:
+    """The imported (denoising) bundle with its procedure switched to isotropic reconstruction: the same
+    weights, run by care_bridge's isotropic procedure."""
+    import yaml
+
+    with zipfile.ZipFile(imported) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for n in zin.namelist():
+            data = zin.read(n)
+            if n == "rdf.yaml":
+                rdf = yaml.safe_load(data)
+                care = rdf["config"]["care_bridge"]
+                care["mode"] = "isotropic"
+                care["procedure"] = {"factor": float(factor), "combine": "geometric"}
+                if isinstance(care.get("network"), dict):
+                    care["network"]["mode"] = "isotropic"
+                data = yaml.safe_dump(rdf, sort_keys=False).encode()
+            zout.writestr(n, data)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", default="32,256,256")
+    ap.add_argument("--factor", type=float, default=4.0)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.case:
+        c = json.loads(a.case)
+        fn = run_csbdeep if c.pop("program") == "csbdeep" else run_care_bridge
+        print(json.dumps(fn(**c)))
+        return 0
+    shape = tuple(int(v) for v in a.shape.split(","))
+    work = Path(tempfile.mkdtemp(prefix="cb_iso_"))
+    from csbdeep.models import Config, IsotropicCARE
+
+    cfg = Config("YX", n_channel_in=1, n_channel_out=1, unet_n_depth=2, unet_n_first=32, unet_kern_size=5,
+                 train_tensorboard=False)
+    model = IsotropicCARE(cfg, "csbdeep_iso", basedir=str(work))
+    model.keras_model.save_weights(str(work / "csbdeep_iso" / "weights_best.h5"))
+    from care_bridge.export.csbdeep_import import import_csbdeep
+
+    bundle = isotropic_bundle(import_csbdeep(work / "csbdeep_iso", work / "imported.zip"), work / "iso.zip", a.factor)
+    common = {"shape": shape, "repeats": a.repeats}
+    cases = [("csbdeep 0.8.2 (IsotropicCARE.predict)",
+              {"program": "csbdeep", "model_dir": str(work / "csbdeep_iso"), "factor": a.factor, **common}),
+             ("care_bridge (onnxruntime, batched)", {"program": "care_bridge", "bundle": str(bundle), **common}),
+             ("care_bridge (onnxruntime, 1 slice/call)",
+              {"program": "care_bridge", "bundle": str(bundle), "max_batch": 1, **common})]
+    rows = []
+    vox = shape[1] * shape[2] * round((shape[0] - 1) * a.factor + 1)
+    print(f"stack {shape}, isotropic x{a.factor:g}, CARE default 2D network, {os.cpu_count()} cores")
+    for name, case in cases:
+        p = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True)
+        row = {"program": name, **(json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0
+                                   else {"error": p.stderr.strip().splitlines()[-1:]})}
+        rows.append(row)
+        if "error" in row:
+            print(f"{name:<42} ERROR {row['error']}")
+            continue
+        ratio = rows[0]["seconds"] / row["seconds"] if "seconds" in rows[0] else float("nan")
+        print(f"{name:<42} {row['seconds']:7.2f} s  {vox / 1e6 / row['seconds']:5.2f} MVox/s  "
+              f"x{ratio:4.2f} vs csbdeep  peak {row['peak_rss_mb']:6.0f} MB")
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "isotropic_side_by_side.json").write_text(
+        json.dumps({"args": vars(a), "cpu_count": os.cpu_count(), "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    sys.exit(main())
