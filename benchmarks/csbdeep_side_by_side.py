@@ -59,7 +59,8 @@ def run_care_bridge(bundle: str, engine: str, size: int, n_tiles: int, repeats: 
     from care_bridge import runtime
 
     r = runtime.load(bundle, engine=engine)
-    return _time_restoration(lambda x: r.restore(x, "YX", n_tiles=(n_tiles, n_tiles)), size, repeats)
+    tiles = None if n_tiles == 0 else (n_tiles, n_tiles)  # 0: care_bridge's default (automatic from the budget)
+    return _time_restoration(lambda x: r.restore(x, "YX", n_tiles=tiles), size, repeats)
 
 
 def main() -> int:
@@ -83,6 +84,8 @@ def main() -> int:
     cases = [("csbdeep 0.8.2 (CARE.predict)", {"program": "csbdeep", "model_dir": str(model_dir), **common})]
     for e in ("onnxruntime", "tensorflow"):
         cases.append((f"care_bridge ({e})", {"program": "care_bridge", "bundle": str(bundle), "engine": e, **common}))
+    cases.append(("care_bridge default (onnxruntime, auto tiles)",
+                  {"program": "care_bridge", "bundle": str(bundle), "engine": "onnxruntime", **common, "n_tiles": 0}))
     rows = []
     print(f"{a.size}x{a.size}, {a.n_tiles}x{a.n_tiles} tiles, CARE default 2D network")
     for name, case in cases:
@@ -91,10 +94,12 @@ def main() -> int:
                                    else {"error": p.stderr.strip().splitlines()[-1:]})}
         rows.append(row)
         if "error" in row:
-            print(f"{name:<32} ERROR {row['error']}")
+            print(f"{name:<46} ERROR {row['error']}")
         else:
             mvox = a.size * a.size / 1e6 / row["seconds"]
-            print(f"{name:<32} {row['seconds']:7.2f} s  {mvox:5.2f} MVox/s  peak {row['peak_rss_mb']:6.0f} MB")
+            ratio = rows[0]["seconds"] / row["seconds"] if "seconds" in rows[0] else float("nan")
+            print(f"{name:<46} {row['seconds']:7.2f} s  {mvox:5.2f} MVox/s  x{ratio:4.2f} vs csbdeep  "
+                  f"peak {row['peak_rss_mb']:6.0f} MB")
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "csbdeep_side_by_side.json").write_text(json.dumps({"args": vars(a), "rows": rows}, indent=2))
     return 0

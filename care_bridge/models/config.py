@@ -6,7 +6,7 @@ Unknown or invalid keys are errors that name the key (pydantic, ``extra="forbid"
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -101,25 +101,11 @@ class CareConfig(BaseModel):
 
     def save(self, model_dir: str | Path) -> Path:
         """Write ``config.yaml`` atomically (temporary file + rename: a kill never leaves half a file)."""
-        import os
-
-        path = Path(model_dir) / CONFIG_FILE
-        tmp = path.with_name(f".{CONFIG_FILE}.part")
-        tmp.write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
-        os.replace(tmp, path)
-        return path
+        return save_yaml_atomic(Path(model_dir) / CONFIG_FILE, self.model_dump(mode="json"))
 
     @classmethod
     def load(cls, model_dir: str | Path) -> CareConfig:
-        path = Path(model_dir)
-        if path.is_dir():
-            path = path / CONFIG_FILE
-        if not path.is_file():
-            raise CareBridgeError(f"no {CONFIG_FILE} in {path.parent}; is this a care_bridge model folder?")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise CareBridgeError(f"{path} is not valid YAML ({e.__class__.__name__}); fix or re-create it") from e
+        path, data = load_yaml_file(model_dir, CONFIG_FILE, "model folder")
         return cls.from_dict(data or {}, source=str(path))
 
     @classmethod
@@ -140,3 +126,27 @@ def _first_error(e: ValidationError) -> str:
         else:
             parts.append(f"'{loc}': {err['msg']}")
     return "; ".join(parts)
+
+
+def save_yaml_atomic(path: Path, data: Any) -> Path:
+    """``data`` as YAML at ``path`` via a temporary file and a rename (a kill never leaves half a file)."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    os.replace(tmp, path)
+    return path
+
+
+def load_yaml_file(folder_or_file: str | Path, name: str, kind: str) -> tuple[Path, Any]:
+    """``(path, data)`` of the YAML file ``name`` in a folder (or the file itself); one-line errors naming a
+    missing file (not a ``kind``) or invalid YAML."""
+    path = Path(folder_or_file)
+    if path.is_dir():
+        path = path / name
+    if not path.is_file():
+        raise CareBridgeError(f"no {name} in {path.parent}; is this a care_bridge {kind}?")
+    try:
+        return path, yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise CareBridgeError(f"{path} is not valid YAML ({e.__class__.__name__}); fix or re-create it") from e

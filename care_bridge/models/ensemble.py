@@ -10,16 +10,14 @@ network with three outputs: ``mean`` (the average of the members' Laplace means,
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..bundle.rdf_parse import ENSEMBLE_OUTPUTS
 from ..errors import CareBridgeError
-from .config import SCHEDULE_FIELDS, CareConfig, _first_error
+from .config import SCHEDULE_FIELDS, CareConfig, _first_error, load_yaml_file, save_yaml_atomic
 
 ENSEMBLE_FILE = "ensemble.yaml"
 ENSEMBLE_SCHEMA = 1
@@ -69,25 +67,13 @@ class EnsembleConfig(BaseModel):
 
     def save(self, ensemble_dir: str | Path) -> Path:
         """Write ``ensemble.yaml`` atomically (temporary file + rename)."""
-        path = Path(ensemble_dir) / ENSEMBLE_FILE
-        tmp = path.with_name(f".{ENSEMBLE_FILE}.part")
         data = self.model_dump(mode="json")
         data["members"] = list(data["members"])
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-        os.replace(tmp, path)
-        return path
+        return save_yaml_atomic(Path(ensemble_dir) / ENSEMBLE_FILE, data)
 
     @classmethod
     def load(cls, ensemble_dir: str | Path) -> EnsembleConfig:
-        path = Path(ensemble_dir)
-        if path.is_dir():
-            path = path / ENSEMBLE_FILE
-        if not path.is_file():
-            raise CareBridgeError(f"no {ENSEMBLE_FILE} in {path.parent}; is this a care_bridge ensemble folder?")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise CareBridgeError(f"{path} is not valid YAML ({e.__class__.__name__}); fix or re-create it") from e
+        path, data = load_yaml_file(ensemble_dir, ENSEMBLE_FILE, "ensemble folder")
         if not isinstance(data, dict):
             raise CareBridgeError(f"invalid {path}: not a mapping; fix or re-create it")
         try:

@@ -104,6 +104,10 @@ def test_batching_samples_per_engine_call_changes_no_bit(kind, axes, shape, onnx
     calls = []
     run = r.engine.run
     monkeypatch.setattr(r.engine, "run", lambda b: calls.append(b.shape[0]) or run(b))
+    single = r.restore(x, axes, readouts=req)
+    assert max(calls) == 1  # a CPU engine: one sample per call
+    calls.clear()
+    monkeypatch.setattr(r.engine, "max_batch", 32, raising=False)  # as a GPU engine batches
     batched = r.restore(x, axes, readouts=req)
     assert max(calls) > 1
     monkeypatch.setattr(pipeline, "MAX_BATCH", 1)
