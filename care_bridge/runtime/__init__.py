@@ -28,7 +28,8 @@ def load(source: str | Path, *, engine: str | None = "auto") -> Restorer:
     p = Path(source)
     if not p.exists():
         raise CareBridgeError(f"{p} does not exist; give a bundle (.zip or unpacked folder)")
-    if p.is_dir() and (p / "config.yaml").is_file() and not (p / "rdf.yaml").is_file():
+    folder = any((p / f).is_file() for f in ("config.yaml", "ensemble.yaml"))
+    if p.is_dir() and folder and not (p / "rdf.yaml").is_file():
         raise CareBridgeError(f"{p} is a care_bridge model folder, not a bundle; use care_bridge.frontend."
                               "load_restorer, `care-bridge predict --model`, or export it first")
     bundle = open_bundle(p)

@@ -117,3 +117,12 @@ def test_batching_samples_per_engine_call_changes_no_bit(kind, axes, shape, onnx
     assert np.array_equal(batched.image, single.image)
     for (n, u, _), (_, v, _) in zip(batched.readouts.images(), single.readouts.images()):
         assert np.array_equal(u, v), n
+
+
+def test_runtime_load_names_a_model_or_ensemble_folder(tmp_path):
+    for name in ("config.yaml", "ensemble.yaml"):
+        d = tmp_path / name.split(".")[0]
+        d.mkdir()
+        (d / name).write_text("schema_version: 1\n")
+        with pytest.raises(CareBridgeError, match="model folder, not a bundle"):
+            runtime.load(d)
