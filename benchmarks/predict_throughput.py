@@ -68,7 +68,7 @@ def one_case(source: str, engine: str, shape: tuple[int, ...], n_tiles: str, rep
     # the bare engine on one tile of the same plan: runtime overhead = restore time / (tiles x bare tile time)
     from care_bridge.tiling import plan_tiles, read_block
 
-    plan = plan_tiles(shape, res.n_tiles, r.info.halo, r.info.step)
+    plan = plan_tiles(shape, res.n_tiles, r.info.halo, r.info.step, pad_halo=False)  # the runtime's border rule
     block = read_block(x[..., None], plan.tiles[0].read)[None].astype(np.float32)
     r.engine.run(block)
     bare = []
