@@ -87,7 +87,15 @@ class OnnxEngine(_LayoutMixin):
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
-        outs = self.session.run(self.output_names, {self.input_name: self._to_net(x)})
+        xin = self._to_net(x)
+        try:
+            outs = self.session.run(self.output_names, {self.input_name: xin})
+        except Exception as e:  # onnxruntime raises its own exception types (InvalidArgument, Fail, ...)
+            want = self.session.get_inputs()[0].shape
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise CareBridgeError(f"the ONNX weights refused an input of shape {list(xin.shape)} (they declare "
+                                  f"{want}): {first}; check the image's axes and channels against the bundle "
+                                  "(care-bridge inspect)") from e
         return [self._from_net(o) for o in outs]
 
 

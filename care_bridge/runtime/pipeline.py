@@ -123,8 +123,16 @@ def pads_halo(info: ModelInfo) -> bool:
 def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
                  memory_budget: float | None) -> tuple[int, ...]:
     """Tiles per network axis: the requested counts, or as many as one tile's working memory needs to fit
-    ``memory_budget`` bytes (default 1 GiB). An axis the network reduces (projection) is never split."""
+    ``memory_budget`` bytes (default 1 GiB). An axis the network reduces (projection) is never split; a
+    third-party bundle without a declared halo is never tiled (asking for tiles is a one-line error)."""
     t = tile_counts(n_tiles, info.axes)
+    if info.mode == "bioimageio" and not any(info.halo):
+        # a third-party bundle that declares no halo (CAREamics exports none): its tiles' borders would show as
+        # seams (issue #13: 2x2 tiles changed a CAREamics restoration by 85% of its range), so it runs untiled
+        if t is not None and any(v > 1 for v in t):
+            raise CareBridgeError("this bundle declares no halo, so tiles would show seams at their borders; restore "
+                                  "it untiled (n_tiles none) or ask its authors to declare the output halo")
+        return (1,) * len(info.axes)
     if t is None:
         t = auto_n_tiles(shape, halo=info.halo, step=info.step, bytes_per_voxel=bytes_per_voxel(info),
                          memory_budget=memory_budget or DEFAULT_MEMORY_BUDGET, pad_halo=pads_halo(info))

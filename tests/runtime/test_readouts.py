@@ -126,3 +126,26 @@ def test_runtime_load_names_a_model_or_ensemble_folder(tmp_path):
         (d / name).write_text("schema_version: 1\n")
         with pytest.raises(CareBridgeError, match="model folder, not a bundle"):
             runtime.load(d)
+
+
+def test_a_third_party_bundle_without_halo_is_never_tiled():
+    """Tiles of a network with an undeclared receptive field would show seams: untiled, or a one-line error."""
+    from care_bridge.describe import ModelInfo
+    from care_bridge.modes import MODES
+    from care_bridge.runtime.pipeline import choose_tiles
+
+    info = ModelInfo(name="t", axes="YX", n_channel_in=1, n_channel_out=1, halo=(0, 0), step=(8, 8),
+                     mode="bioimageio", procedure=MODES["bioimageio"].params())
+    assert choose_tiles(info, (4096, 4096), None, 2**20) == (1, 1)
+    with pytest.raises(CareBridgeError, match="declares no halo"):
+        choose_tiles(info, (4096, 4096), (2, 2), None)
+    halo = ModelInfo(name="t", axes="YX", n_channel_in=1, n_channel_out=1, halo=(8, 8), step=(8, 8),
+                     mode="bioimageio", procedure=MODES["bioimageio"].params())
+    assert choose_tiles(halo, (4096, 4096), None, 2**20) != (1, 1)
+
+
+def test_an_input_the_onnx_weights_refuse_is_one_line(onnx_bundle):
+    r = runtime.load(onnx_bundle("2d"))
+    with pytest.raises(CareBridgeError, match=r"refused an input of shape \[1, 32, 32, 3\]") as e:
+        r.engine.run(np.zeros((1, 32, 32, 3), np.float32))  # three channels for a one-channel network
+    assert "\n" not in str(e.value)
