@@ -6,6 +6,9 @@ import hashlib
 import zipfile
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from bundle_helpers import rewrite_zip, set_sha
 from test_open import make_third_party_bundle
 
@@ -94,3 +97,24 @@ def test_inspect_third_party(tmp_path: Path):
     d = inspect_bundle(make_third_party_bundle(tmp_path / "tp"))
     assert d["producer"] == "third-party" and d["input_layout"] == "bcyx" and d["validation"] is None
     assert "bcyx" in render_inspection(d)
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_third_party_preprocessing_is_reproduced_not_skipped(tmp_path: Path, right: bool):
+    """A bundle whose preprocessing is not CARE's (here scale_linear x3, then the net doubles): validate runs it
+    with the runtime's ops and compares; wrong test tensors fail instead of being skipped (issue #13)."""
+    import hashlib
+
+    import yaml
+    from test_open import make_third_party_bundle
+
+    folder = make_third_party_bundle(tmp_path / "tp", pre=[{"id": "scale_linear", "kwargs": {"gain": 3.0, "offset": 0.0}}])
+    x = np.load(folder / "in.npy")
+    np.save(folder / "out.npy", (6 if right else 5) * x)
+    rdf = yaml.safe_load((folder / "rdf.yaml").read_text())
+    rdf["outputs"][0]["test_tensor"]["sha256"] = hashlib.sha256((folder / "out.npy").read_bytes()).hexdigest()
+    (folder / "rdf.yaml").write_text(yaml.safe_dump(rdf, sort_keys=False))
+    report = validate_bundle(folder)
+    row = next(c for c in report.checks if c.name == "reproduce onnx")
+    assert row.passed is right, row.detail
+    assert report.passed is right
