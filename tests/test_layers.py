@@ -193,7 +193,9 @@ def test_a_runtime_only_install_restores_with_a_bundle(onnx_bundle, tmp_path):
     r = subprocess.run([str(py), "-m", "pip", "install", "-q", str(root)], capture_output=True, text=True,
                        timeout=900, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    tifffile.imwrite(tmp_path / "in.tif", np.random.default_rng(0).random((32, 36)).astype(np.float32))
+    # LZW, as many acquisition programs write: tifffile decodes it only with imagecodecs (a runtime dependency)
+    tifffile.imwrite(tmp_path / "in.tif", np.random.default_rng(0).random((32, 36)).astype(np.float32),
+                     compression="lzw")
     r = subprocess.run([str(venv / "bin" / "care-bridge"), "predict", "--bundle", str(onnx_bundle("2d")), "--input",
                         str(tmp_path / "in.tif"), "--output", str(tmp_path / "out.tif"), "--quiet"],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
