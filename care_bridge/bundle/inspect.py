@@ -47,6 +47,9 @@ def inspect_bundle(path: str | Path) -> dict[str, Any]:
             "mode": info.mode,
             "procedure": info.procedure.to_dict() if info.procedure is not None else {},
             "probabilistic": info.probabilistic,
+            "ensemble": info.ensemble,
+            "scale_calibration": info.scale_calibration,
+            "calibration": (care.get("calibration") if care else None),
             "axes": info.axes,
             "input_layout": info.input_layout,
             "output_layout": info.output_layout,
@@ -80,6 +83,23 @@ def _bioimageio_config(rdf: dict[str, Any]) -> dict[str, Any]:
     return bio if isinstance(bio, dict) else {}
 
 
+def _readouts_line(d: dict[str, Any]) -> str:
+    """What ``--readouts`` can give with this bundle, and its recalibration."""
+    if d.get("ensemble", 1) > 1:
+        text = f"ensemble of {d['ensemble']} probabilistic members: std, disagreement, interval, samples"
+    elif d["probabilistic"]:
+        text = "probabilistic (Laplace): std, interval, samples"
+    else:
+        return "none (not probabilistic)"
+    cal = d.get("calibration") or {}
+    if d.get("scale_calibration", 1.0) != 1.0:
+        ece = (f" (ECE {cal['ece_before']:.3f} -> {cal['ece_after']:.3f} on {len(cal.get('pairs') or [])} pair(s))"
+               if isinstance(cal.get("ece_before"), (int, float)) and isinstance(cal.get("ece_after"), (int, float))
+               else "")
+        text += f"; scales recalibrated x{d['scale_calibration']:.4g}{ece}"
+    return text
+
+
 def render_inspection(d: dict[str, Any]) -> str:
     """Human-readable summary of :func:`inspect_bundle`'s dict."""
     axes = d["axes"]
@@ -90,6 +110,7 @@ def render_inspection(d: dict[str, Any]) -> str:
         f"  axes          : {axes}; tensors {d['input_layout']} -> {d['output_layout']}; "
         f"channels {d['n_channel_in']} -> {d['n_channel_out']}",
         f"  outputs       : {', '.join(d['outputs'])}",
+        f"  readouts      : {_readouts_line(d)}",
         f"  sizes         : step {per_axis(d['step'])}; min {per_axis(d['min_size'])}; scale {per_axis(d['scale'])}",
         f"  halo          : {per_axis(d['halo'])} (input pixels per side)",
         f"  pixel size    : {d['pixel_size'] or 'unknown'}",

@@ -15,6 +15,7 @@ import yaml
 from care_bridge import runtime
 from care_bridge.cli.main import main
 from care_bridge.describe import ReadoutRequest
+from care_bridge.frontend import describe_bundle_text
 from care_bridge.laplace_mixture import CALIBRATION_LEVELS
 
 
@@ -72,6 +73,8 @@ def test_curve_factor_and_recalibrated_bundle(tmp_path, onnx_bundle, capsys):
         rdf = yaml.safe_load(z.read("rdf.yaml"))
         assert {"calibration.png", "calibration.json"} <= set(z.namelist())
     assert rdf["config"]["care_bridge"]["calibration"]["method"] == "scale"
+    text = describe_bundle_text(out)  # care-bridge inspect and CARE Model Info
+    assert f"scales recalibrated x{rep['factor']:.4g}" in text and "probabilistic (Laplace)" in text
     # calibrating the recalibrated bundle again finds (almost) nothing left to fix
     assert main(["calibrate", "--bundle", str(out), "--low", str(low), "--high", str(high), "--report",
                  str(tmp_path / "rep2"), "--quiet"]) == 0
@@ -84,6 +87,8 @@ def test_ensemble_bundle_calibrates(tmp_path, onnx_bundle):
                  "--report", str(tmp_path / "rep"), "--quiet"]) == 0
     rep = json.loads((tmp_path / "rep" / "calibration.json").read_text())
     assert len(rep["coverage_before"]) == len(CALIBRATION_LEVELS) and rep["n_pixels"] == 36 * 44
+    assert "ensemble of 3 probabilistic members: std, disagreement" in describe_bundle_text(onnx_bundle("2d_ensemble"))
+    assert "readouts      : none (not probabilistic)" in describe_bundle_text(onnx_bundle("2d"))
 
 
 @pytest.mark.parametrize("problem", ["not_probabilistic", "shapes", "partner"])
