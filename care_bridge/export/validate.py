@@ -179,6 +179,14 @@ def validate_bundle(
             from .core_test import run_test_model
 
             for fmt in bundle.formats:
+                if fmt == "tensorflow_saved_model_bundle":  # bioimageio.core would load (run) it: check it first
+                    from ..runtime.tf_guard import check_saved_model
+
+                    try:
+                        check_saved_model(bundle.formats[fmt])
+                    except CareBridgeError as e:
+                        report.checks.append(Check(f"bioimageio.core {fmt}", False, f"not run: {e}"))
+                        continue
                 res = run_test_model(bundle.source, fmt)
                 report.checks.append(Check(f"bioimageio.core {fmt}", res.passed, res.message or "test_model passed"))
     return report

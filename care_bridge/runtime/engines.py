@@ -106,6 +106,9 @@ class TFSavedModelEngine(_LayoutMixin):
 
     def __init__(self, path: str | Path, info: ModelInfo):
         tf = _import_tf()
+        from .tf_guard import check_saved_model
+
+        check_saved_model(path)  # a SavedModel is a program: only pure numeric ops may run (before loading)
         self.info = info
         try:
             self.loaded = tf.saved_model.load(str(path))
