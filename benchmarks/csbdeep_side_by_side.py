@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from side_by_side import run_cases, time_calls  # noqa: E402
 
 
 def make_csbdeep_model(root: Path) -> Path:
@@ -34,25 +33,11 @@ def make_csbdeep_model(root: Path) -> Path:
     return root / "csbdeep_default"
 
 
-def _time_restoration(predict, size: int, repeats: int) -> dict:
-    """Median time of ``predict(x)`` on a fixed Poisson image after one warm-up call, and peak RSS."""
-    import numpy as np
-
-    x = np.random.default_rng(0).poisson(20, (size, size)).astype(np.float32)
-    predict(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        predict(x)
-        times.append(time.perf_counter() - t0)
-    return {"seconds": sorted(times)[len(times) // 2], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
 def run_csbdeep(model_dir: str, size: int, n_tiles: int, repeats: int) -> dict:
     from csbdeep.models import CARE
 
     model = CARE(None, Path(model_dir).name, basedir=str(Path(model_dir).parent))
-    return _time_restoration(lambda x: model.predict(x, "YX", n_tiles=(n_tiles, n_tiles)), size, repeats)
+    return time_calls(lambda x: model.predict(x, "YX", n_tiles=(n_tiles, n_tiles)), (size, size), repeats)
 
 
 def run_care_bridge(bundle: str, engine: str, size: int, n_tiles: int, repeats: int) -> dict:
@@ -60,7 +45,7 @@ def run_care_bridge(bundle: str, engine: str, size: int, n_tiles: int, repeats: 
 
     r = runtime.load(bundle, engine=engine)
     tiles = None if n_tiles == 0 else (n_tiles, n_tiles)  # 0: care_bridge's default (automatic from the budget)
-    return _time_restoration(lambda x: r.restore(x, "YX", n_tiles=tiles), size, repeats)
+    return time_calls(lambda x: r.restore(x, "YX", n_tiles=tiles), (size, size), repeats)
 
 
 def main() -> int:
@@ -86,20 +71,8 @@ def main() -> int:
         cases.append((f"care_bridge ({e})", {"program": "care_bridge", "bundle": str(bundle), "engine": e, **common}))
     cases.append(("care_bridge default (onnxruntime, auto tiles)",
                   {"program": "care_bridge", "bundle": str(bundle), "engine": "onnxruntime", **common, "n_tiles": 0}))
-    rows = []
     print(f"{a.size}x{a.size}, {a.n_tiles}x{a.n_tiles} tiles, CARE default 2D network")
-    for name, case in cases:
-        p = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True)
-        row = {"program": name, **(json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0
-                                   else {"error": p.stderr.strip().splitlines()[-1:]})}
-        rows.append(row)
-        if "error" in row:
-            print(f"{name:<46} ERROR {row['error']}")
-        else:
-            mvox = a.size * a.size / 1e6 / row["seconds"]
-            ratio = rows[0]["seconds"] / row["seconds"] if "seconds" in rows[0] else float("nan")
-            print(f"{name:<46} {row['seconds']:7.2f} s  {mvox:5.2f} MVox/s  x{ratio:4.2f} vs csbdeep  "
-                  f"peak {row['peak_rss_mb']:6.0f} MB")
+    rows = run_cases(__file__, cases, a.size * a.size)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "csbdeep_side_by_side.json").write_text(json.dumps({"args": vars(a), "rows": rows}, indent=2))
     return 0

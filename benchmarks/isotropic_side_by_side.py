@@ -13,34 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
-
-
-def _stack(shape):
-    import numpy as np
-
-    return np.random.default_rng(0).poisson(20, shape).astype(np.float32)
-
-
-def _time(predict, shape, repeats: int) -> dict:
-    x = _stack(shape)
-    predict(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        predict(x)
-        times.append(time.perf_counter() - t0)
-    return {"seconds": sorted(times)[len(times) // 2],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+sys.path.insert(0, str(HERE))
+from side_by_side import run_cases, time_calls  # noqa: E402
 
 
 def run_csbdeep(model_dir: str, shape, factor: float, repeats: int) -> dict:
@@ -48,7 +29,8 @@ def run_csbdeep(model_dir: str, shape, factor: float, repeats: int) -> dict:
     from csbdeep.models import IsotropicCARE
 
     model = IsotropicCARE(None, Path(model_dir).name, basedir=str(Path(model_dir).parent))
-    return _time(lambda x: model.predict(x, "ZYX", factor=factor, normalizer=PercentileNormalizer()), shape, repeats)
+    return time_calls(lambda x: model.predict(x, "ZYX", factor=factor, normalizer=PercentileNormalizer()),
+                      tuple(shape), repeats)
 
 
 def run_care_bridge(bundle: str, shape, repeats: int, max_batch: int | None = None) -> dict:
@@ -57,7 +39,7 @@ def run_care_bridge(bundle: str, shape, repeats: int, max_batch: int | None = No
     r = runtime.load(bundle, engine="onnxruntime")
     if max_batch is not None:
         r.engine.max_batch = max_batch
-    return _time(lambda x: r.restore(x, "ZYX"), shape, repeats)
+    return time_calls(lambda x: r.restore(x, "ZYX"), tuple(shape), repeats)
 
 
 def isotropic_bundle(imported: Path, out: Path, factor: float) -> Path:
@@ -109,20 +91,9 @@ def main() -> int:
              ("care_bridge (onnxruntime, default)", {"program": "care_bridge", "bundle": str(bundle), **common}),
              ("care_bridge (onnxruntime, slices batched)",
               {"program": "care_bridge", "bundle": str(bundle), "max_batch": 32, **common})]
-    rows = []
     vox = shape[1] * shape[2] * round((shape[0] - 1) * a.factor + 1)
     print(f"stack {shape}, isotropic x{a.factor:g}, CARE default 2D network, {os.cpu_count()} cores")
-    for name, case in cases:
-        p = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True)
-        row = {"program": name, **(json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0
-                                   else {"error": p.stderr.strip().splitlines()[-1:]})}
-        rows.append(row)
-        if "error" in row:
-            print(f"{name:<42} ERROR {row['error']}")
-            continue
-        ratio = rows[0]["seconds"] / row["seconds"] if "seconds" in rows[0] else float("nan")
-        print(f"{name:<42} {row['seconds']:7.2f} s  {vox / 1e6 / row['seconds']:5.2f} MVox/s  "
-              f"x{ratio:4.2f} vs csbdeep  peak {row['peak_rss_mb']:6.0f} MB")
+    rows = run_cases(__file__, cases, vox)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "isotropic_side_by_side.json").write_text(
         json.dumps({"args": vars(a), "cpu_count": os.cpu_count(), "rows": rows}, indent=2))

@@ -201,13 +201,10 @@ class RestoreOptions:
         return cls(image_column=image_column, fail_on_error=fail_on_error, restore=restore_options(texts))
 
 
-READOUT_COLUMNS = {"std": ("std_path",), "disagreement": ("disagreement_path",),
-                   "interval": ("lower_path", "upper_path"), "samples": ("samples_path",)}
-
-
 def readout_columns(options: RestoreOptions) -> tuple[str, ...]:
-    """The path columns the requested readouts add (fixed names; the files carry the level: ``_lower90.tif``)."""
-    return tuple(c for name in options.restore.readouts.names for c in READOUT_COLUMNS[name])
+    """The path columns the requested readouts add, one per readout image: ``std_path``, ``disagreement_path``,
+    ``lower_path``, ``upper_path``, ``samples_path`` (fixed names; the files carry the level: ``_lower90.tif``)."""
+    return tuple(f"{f}_path" for f in options.restore.readouts.image_fields)
 
 
 def _cell_path(value: Any) -> Path:

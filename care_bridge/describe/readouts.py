@@ -49,10 +49,27 @@ class ReadoutRequest:
               "samples": self.samples > 0}
         return tuple(n for n in READOUT_NAMES if on[n])
 
+    @property
+    def image_fields(self) -> tuple[str, ...]:
+        """The :class:`Readouts` images this request fills, in :data:`IMAGE_FIELDS` order (``interval`` gives
+        ``lower`` and ``upper``)."""
+        on = {"std": self.std, "disagreement": self.disagreement, "lower": self.interval, "upper": self.interval,
+              "samples": self.samples > 0}
+        return tuple(f for f in IMAGE_FIELDS if on[f])
+
+
+# the images front ends write, in this order; "samples" has a leading draw axis
+IMAGE_FIELDS = ("std", "disagreement", "lower", "upper", "samples")
+
 
 def level_tag(level: float) -> str:
     """``0.9`` → ``"90"``, ``0.975`` → ``"97.5"``: the level in file names and titles (``lower90``)."""
     return f"{level * 100:.6g}"
+
+
+def image_name(field: str, level: float) -> str:
+    """The name of a readout image in file names, titles and columns' files: ``std``, ``lower90``, ..."""
+    return f"{field}{level_tag(level)}" if field in ("lower", "upper") else field
 
 
 @dataclass
@@ -73,8 +90,5 @@ class Readouts:
         """``(name, array, stacked)`` for every computed readout, in a fixed order, as front ends write them:
         ``std``, ``disagreement``, ``lower<level>``, ``upper<level>``, ``samples`` (``stacked``: a leading
         draw axis)."""
-        tag = level_tag(self.level)
-        out = [("std", self.std, False), ("disagreement", self.disagreement, False),
-               (f"lower{tag}", self.lower, False), (f"upper{tag}", self.upper, False),
-               ("samples", self.samples, True)]
-        return [(n, a, s) for n, a, s in out if a is not None]
+        return [(image_name(f, self.level), getattr(self, f), f == "samples") for f in IMAGE_FIELDS
+                if getattr(self, f) is not None]

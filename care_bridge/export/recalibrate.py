@@ -64,7 +64,7 @@ def _pairs(low: Path, high: Path) -> list[tuple[str, Path, Path]]:
     return [(p.name, p.low, p.high) for p in find_pairs(low, high)]
 
 
-def _truth_in_output_units(restorer, low: np.ndarray, high: np.ndarray, axes: str) -> np.ndarray:
+def truth_in_output_units(restorer, low: np.ndarray, high: np.ndarray, axes: str) -> np.ndarray:
     """``high`` (axes ``axes`` without loops) normalized with the model's percentiles and mapped back with the
     input's, channels last like the prediction's ``C`` handling."""
     info = restorer.info
@@ -98,7 +98,7 @@ def calibrate(restorer, low_dir: str | Path, high_dir: str | Path, *, axes: str 
         if y.shape != res.image.shape:
             raise CareBridgeError(f"pair {name}: the high image has shape {y.shape} but the restoration "
                                   f"{res.image.shape}; calibration pairs must be registered (same grid as the output)")
-        truth = _truth_in_output_units(restorer, x, y, res.axes)
+        truth = truth_in_output_units(restorer, x, y, res.axes)
         if not np.isfinite(truth).all():
             raise CareBridgeError(f"pair {name}: the high image has NaN/Inf values; give finite images")
         ys.append(truth.ravel())
@@ -160,6 +160,7 @@ def write_recalibrated_bundle(bundle: Path, out_zip: Path, report: CalibrationRe
     import yaml
 
     from ..bundle.yaml_safe import load_untrusted_yaml
+    from .weights import fixed_zip_info
 
     check_output_path(out_zip, overwrite=overwrite)
     if not str(out_zip).endswith(".zip"):
@@ -192,16 +193,12 @@ def write_recalibrated_bundle(bundle: Path, out_zip: Path, report: CalibrationRe
                 for n in names:
                     if n in (prefix + REPORT_PNG, prefix + REPORT_JSON):
                         continue
-                    info = zipfile.ZipInfo(n, date_time=(1980, 1, 1, 0, 0, 0))
-                    info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
                     if n == rdf_name:
                         buf = io.StringIO()
                         yaml.safe_dump(rdf, buf, sort_keys=False, allow_unicode=True, width=110)
-                        zout.writestr(info, buf.getvalue().encode("utf-8"))
+                        zout.writestr(fixed_zip_info(n), buf.getvalue().encode("utf-8"))
                     else:
-                        zout.writestr(info, zin.read(n))
+                        zout.writestr(fixed_zip_info(n), zin.read(n))
                 for f in report_files:
-                    info = zipfile.ZipInfo(prefix + f.name, date_time=(1980, 1, 1, 0, 0, 0))
-                    info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
-                    zout.writestr(info, f.read_bytes())
+                    zout.writestr(fixed_zip_info(prefix + f.name), f.read_bytes())
     return Path(out_zip)

@@ -195,15 +195,20 @@ def write_keras(net, path: Path) -> Path:
     return path
 
 
+def fixed_zip_info(name: str, compression: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
+    """A zip entry header with a fixed timestamp and permissions, so equal content gives equal bytes."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = compression
+    info.external_attr = 0o644 << 16
+    return info
+
+
 def deterministic_zip(folder: Path, out: Path, *, compression: int = zipfile.ZIP_DEFLATED) -> Path:
     """Zip ``folder``'s files (relative paths, sorted, fixed timestamps), so equal content gives equal bytes."""
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
     with zipfile.ZipFile(out, "w", compression=compression) as zf:
         for p in files:
-            info = zipfile.ZipInfo(p.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = compression
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, p.read_bytes())
+            zf.writestr(fixed_zip_info(p.relative_to(folder).as_posix(), compression), p.read_bytes())
     return out
 
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..describe import Restoration
-from ..describe.readouts import level_tag
+from ..describe.readouts import image_name
 from ..errors import CareBridgeError
 from ..io import atomic_path, read_image, write_image
 from ..io.preview import preview_frames, write_gif
@@ -98,10 +98,7 @@ def input_axes(restorer, ndim: int, file_axes: str | None, given: str | None) ->
 def readout_outputs(output: Path, request) -> list[Path]:
     """The files the requested readouts of restoring into ``output`` go to (:func:`readout_path`): one TIFF per
     readout in :meth:`Readouts.images` order, and the samples' GIF preview."""
-    tag = level_tag(request.level)
-    names = {"std": ["std"], "disagreement": ["disagreement"], "interval": [f"lower{tag}", f"upper{tag}"],
-             "samples": ["samples"]}
-    paths = [readout_path(output, n) for r in request.names for n in names[r]]
+    paths = [readout_path(output, image_name(f, request.level)) for f in request.image_fields]
     if request.samples:
         paths.append(readout_path(output, "samples", ".gif"))
     return paths

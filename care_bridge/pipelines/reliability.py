@@ -100,7 +100,7 @@ def evaluate_ensemble(bundle: Path, work: Path, s: Settings) -> tuple[dict, dict
 
     from .. import runtime
     from ..describe import ReadoutRequest
-    from ..export.recalibrate import _truth_in_output_units, calibrate, write_recalibrated_bundle, write_report
+    from ..export.recalibrate import truth_in_output_units, calibrate, write_recalibrated_bundle, write_report
 
     rng = np.random.default_rng(s.seed + 1000)
     r = runtime.load(bundle)
@@ -123,7 +123,7 @@ def evaluate_ensemble(bundle: Path, work: Path, s: Settings) -> tuple[dict, dict
         t0 = time.perf_counter()
         res = r.restore(lo, "YX", readouts=req)
         seconds = time.perf_counter() - t0
-        truth = _truth_in_output_units(r, lo, hi, "YX")
+        truth = truth_in_output_units(r, lo, hi, "YX")
         err = np.abs(res.image - truth)
         d = res.readouts.disagreement
         # where there is structure (the brighter half of each region's truth), not empty background

@@ -140,17 +140,6 @@ def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
     return tuple(n if a in out_net else 1 for a, n in zip(info.axes, t))
 
 
-def predict_sample(engine: Engine, info: ModelInfo, x: np.ndarray, prepared: list[ops.PreparedOp],
-                   stats: PercentileStats | None, plan: TilePlan, out: np.ndarray, scale_out: np.ndarray | None,
-                   *, denorm: bool = True, on_tile=None, sink: ReadoutSink | None = None,
-                   index: tuple = ()) -> None:
-    """Predict one sample ``x`` (``"<net>C"``) tile by tile into ``out`` (and ``scale_out``), each
-    ``"<output net>C"``: normalize the block, run the engine, crop the halo, de-normalize, write. ``sink``
-    receives each tile's readouts (``index``: the sample's position in the loop axes)."""
-    predict_batch(engine, info, [Sample(index, x, prepared, stats, out, scale_out)], plan, denorm=denorm,
-                  on_tile=on_tile, sink=sink)
-
-
 @dataclass
 class Sample:
     """One sample of a batch: its loop index, input ``"<net>C"``, prepared ops and statistics, and the output
@@ -166,9 +155,10 @@ class Sample:
 
 def predict_batch(engine: Engine, info: ModelInfo, batch: list[Sample], plan: TilePlan, *, denorm: bool = True,
                   on_tile=None, sink: ReadoutSink | None = None) -> None:
-    """Like :func:`predict_sample` for several samples at once: for each tile, every sample's normalized block
-    is stacked into one engine call (the batch axis ``S``), then cropped, mapped back and written per sample.
-    Each sample's values are those of :func:`predict_sample` (the network sees each batch entry alone)."""
+    """Predict samples (each ``"<net>C"``) tile by tile into their outputs (``"<output net>C"``): for each tile,
+    every sample's normalized block is stacked into one engine call (the batch axis ``S``); the outputs are
+    cropped by the halo, mapped back (de-normalized) and written per sample, and ``sink`` receives each tile's
+    readouts. The network sees each batch entry alone, so a sample's values do not depend on its batch."""
     keep = [k for k, a in enumerate(info.axes) if a in info.output_spatial_axes]
     for tile in plan.tiles:
         blocks = np.stack([ops.apply_all(smp.prepared, read_block(smp.x, tile.read)) for smp in batch])
@@ -277,7 +267,7 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
     n_out = info.n_channel_out
     out = np.empty(loop_shape + out_sp + (n_out,), np.float32)
     scale_out = np.empty_like(out) if info.probabilistic else None
-    sink = ReadoutSink(readouts, out.shape, info.ensemble) if readouts.any else None
+    sink = ReadoutSink(readouts, out.shape) if readouts.any else None
     pre = pre_ops if pre_ops is not None else input_ops(info)
     bar = _progress(progress, math.prod(loop_shape) * len(plan.tiles))
     indices = list(np.ndindex(*loop_shape))
@@ -306,19 +296,23 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
         res_axes = "C" + res_axes
 
     def to_result(a: np.ndarray | None, stacked: bool = False) -> np.ndarray | None:
-        """A working array (``out_axes``, plus a leading draw/member axis if ``stacked``) in ``res_axes``."""
-        if a is None:
-            return None
-        src, dst = out_axes, res_axes
-        if squeeze:
-            a, src = a[..., 0], out_axes[:-1]
-        if stacked:
-            a = np.stack([move_axes(a[k], src, dst) for k in range(a.shape[0])])
-            return np.ascontiguousarray(a)
-        return np.ascontiguousarray(move_axes(a, src, dst))
+        return to_output_axes(a, out_axes, res_axes, squeeze=squeeze, stacked=stacked)
 
     found = sink.finish(to_result) if sink is not None else Readouts()
     return Restoration(to_result(out), res_axes, to_result(scale_out), engine.name, tuple(plan.n_tiles), found)
+
+
+def to_output_axes(a: np.ndarray | None, src: str, dst: str, *, squeeze: bool, stacked: bool = False
+                   ) -> np.ndarray | None:
+    """A working array with axes ``src`` (channels last; with a leading draw/member axis if ``stacked``) as a
+    contiguous array with axes ``dst``; ``squeeze`` drops the single channel first. None stays None."""
+    if a is None:
+        return None
+    if squeeze:
+        a, src = a[..., 0], src[:-1]
+    if stacked:
+        return np.ascontiguousarray(np.stack([move_axes(x, src, dst) for x in a]))
+    return np.ascontiguousarray(move_axes(a, src, dst))
 
 
 def _progress(enabled: bool, total: int):

@@ -65,6 +65,7 @@ def compute(request: ReadoutRequest, mu: np.ndarray, b: np.ndarray, ids: np.ndar
 
 
 IS_SCALE = {"std": True, "member_scales": True, "disagreement": None}  # None: unitless, never mapped back; others: values
+STACKED = frozenset({"samples", "members", "member_scales"})  # a leading draw / member axis
 
 
 def global_ids(shape: tuple[int, ...], index: tuple, region: tuple[slice, ...]) -> np.ndarray:
@@ -88,17 +89,9 @@ class ReadoutSink:
     maps normalized units back for one region (CARE's mapping with that sample's input statistics).
     """
 
-    def __init__(self, request: ReadoutRequest, shape: tuple[int, ...], n_members: int):
+    def __init__(self, request: ReadoutRequest, shape: tuple[int, ...]):
         self.request, self.shape = request, tuple(shape)
-        self.arrays: dict[str, np.ndarray] = {}
-        for name in ("std", "disagreement", "lower", "upper"):
-            if name in _wanted(request):
-                self.arrays[name] = np.empty(self.shape, np.float32)
-        if request.samples:
-            self.arrays["samples"] = np.empty((request.samples,) + self.shape, np.float32)
-        if request.members:
-            self.arrays["members"] = np.empty((n_members,) + self.shape, np.float32)
-            self.arrays["member_scales"] = np.empty((n_members,) + self.shape, np.float32)
+        self.arrays: dict[str, np.ndarray] = {}  # allocated at the first region, from what compute() returns
 
     def write(self, index: tuple, region: tuple[slice, ...], mu: np.ndarray, b: np.ndarray, denorm) -> None:
         """Compute the readouts of the region ``index + region`` from ``(mu, b)`` (normalized, ``(M, ...C)``)."""
@@ -107,26 +100,12 @@ class ReadoutSink:
             kind = IS_SCALE.get(name, False)
             if kind is not None:
                 y = denorm(y, kind)
-            if name in ("samples", "members", "member_scales"):
-                self.arrays[name][(slice(None),) + tuple(index) + tuple(region)] = y
-            else:
-                self.arrays[name][tuple(index) + tuple(region)] = y
+            lead = (y.shape[0],) if name in STACKED else ()
+            if name not in self.arrays:
+                self.arrays[name] = np.empty(lead + self.shape, np.float32)
+            self.arrays[name][(slice(None),) * len(lead) + tuple(index) + tuple(region)] = y
 
     def finish(self, move) -> Readouts:
         """:class:`Readouts` with each array moved to the restoration's axes by ``move(array, stacked)``."""
-        a = self.arrays
-        get = (lambda k, stacked=False: move(a[k], stacked) if k in a else None)
-        return Readouts(std=get("std"), disagreement=get("disagreement"), lower=get("lower"), upper=get("upper"),
-                        level=self.request.level, samples=get("samples", True), members=get("members", True),
-                        member_scales=get("member_scales", True))
+        return Readouts(level=self.request.level, **{k: move(a, k in STACKED) for k, a in self.arrays.items()})
 
-
-def _wanted(request: ReadoutRequest) -> set[str]:
-    w = set()
-    if request.std:
-        w.add("std")
-    if request.disagreement:
-        w.add("disagreement")
-    if request.interval:
-        w |= {"lower", "upper"}
-    return w

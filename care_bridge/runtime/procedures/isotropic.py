@@ -28,7 +28,7 @@ from ...resample import upsample_z
 from .. import ops
 from ..readouts import NO_READOUTS, ReadoutSink, check_request
 from ..pipeline import IDENTITY_OPS, apply_network, check_image, denormalize, input_ops, postprocess, \
-    prepare_input, tile_counts
+    prepare_input, tile_counts, to_output_axes
 
 
 def combine_estimates(u1: np.ndarray, u2: np.ndarray, how: str) -> np.ndarray:
@@ -72,22 +72,16 @@ def restore_isotropic(restorer, image, axes: str, *, n_tiles=None, memory_budget
         means.append(m)
         scales.append(s)
         if readouts.any:
-            sink = sink or ReadoutSink(readouts, lead + m.shape, 1)
+            sink = sink or ReadoutSink(readouts, lead + m.shape)
             sink.write(idx, tuple(slice(0, n) for n in m.shape[:-1]), mn[None], sn[None],
                        lambda y, is_scale, st=stats: denormalize(info, y, st, is_scale=is_scale))
     mean = np.stack(means).reshape(lead + means[0].shape)
     scale = np.stack(scales).reshape(lead + scales[0].shape) if info.probabilistic else None
     work = loop + "ZYXC"
     out_axes = axes if "C" in axes or info.n_channel_out == 1 else "C" + axes
-    squeeze = "C" not in out_axes
 
     def to_result(a, stacked: bool = False):
-        if a is None:
-            return None
-        src = work[:-1] if squeeze else work
-        if stacked:
-            return np.ascontiguousarray(np.stack([to_result(a[k]) for k in range(a.shape[0])]))
-        return np.ascontiguousarray(move_axes(a[..., 0] if squeeze else a, src, out_axes))
+        return to_output_axes(a, work, out_axes, squeeze="C" not in out_axes, stacked=stacked)
 
     found = sink.finish(to_result) if sink is not None else Readouts()
     return Restoration(to_result(mean), out_axes, to_result(scale), restorer.engine.name, used, found)
