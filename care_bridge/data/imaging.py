@@ -207,6 +207,7 @@ def synthetic_pair(
     offset_adu: float = 100.0,
     gain_adu_per_e: float = 1.0,
     return_truth: bool = False,
+    truth: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A registered (low, high) SNR pair of the same synthetic sample, float32 ADU, ``"YX"`` or ``"ZYX"``.
 
@@ -215,7 +216,8 @@ def synthetic_pair(
     and acquired twice with :func:`acquire`: with ``photons`` at the brightest pixel (low) and with
     ``photons · high_photon_factor`` (high; background scales along, read noise and camera do not), like
     CARE's pairs of short/long exposures. Deterministic given ``rng``. With ``return_truth`` also returns
-    the unblurred ground truth.
+    the unblurred ground truth. ``truth`` (of ``shape``) replaces the generated ground truth (``structure`` is
+    then unused), e.g. a sample composed of several structures.
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3):
@@ -226,7 +228,10 @@ def synthetic_pair(
         raise CareBridgeError(f"high_photon_factor must be >= 1, got {high_photon_factor}")
     if psf is None:
         psf = default_psf(len(shape), limit=shape)
-    truth = ground_truth(shape, structure, rng)
+    if truth is None:
+        truth = ground_truth(shape, structure, rng)
+    elif tuple(np.shape(truth)) != shape:
+        raise CareBridgeError(f"truth has shape {np.shape(truth)}, expected {shape}")
     blurred = blur(truth, psf)
     common = dict(read_noise_e=read_noise_e, offset_adu=offset_adu, gain_adu_per_e=gain_adu_per_e, rng=rng)
     low = acquire(blurred, photons=photons, background_photons=background_photons, **common)

@@ -42,8 +42,8 @@ QUICK = Settings(members=2, n_train=3, n_patches=32, epochs=2, steps_per_epoch=4
 
 def _pair(structure_left: str, structure_right: str | None, photons: float, rng):
     """(low, high, in-distribution mask) of one ``SHAPE`` image: the left half ``structure_left``, the right half
-    ``structure_right`` (or the same), acquired like :func:`care_bridge.data.imaging.synthetic_pair`."""
-    from ..data.imaging import acquire, blur, default_psf
+    ``structure_right`` (or the same), acquired by :func:`care_bridge.data.imaging.synthetic_pair`."""
+    from ..data.imaging import synthetic_pair
     from ..data.structures import ground_truth
 
     truth = ground_truth(SHAPE, structure_left, rng)
@@ -53,10 +53,7 @@ def _pair(structure_left: str, structure_right: str | None, photons: float, rng)
         half = SHAPE[1] // 2
         truth[:, half:] = other[:, half:] / max(float(other.max()), 1e-6) * float(truth.max())
         mask[:, half:] = False
-    blurred = blur(truth, default_psf(2, limit=SHAPE))
-    common = dict(read_noise_e=1.5, offset_adu=100.0, gain_adu_per_e=1.0, rng=rng)
-    low = acquire(blurred, photons=photons, background_photons=0.5, **common)
-    high = acquire(blurred, photons=photons * 1000, background_photons=500.0, **common)
+    low, high = synthetic_pair(SHAPE, photons=photons, rng=rng, truth=truth)
     return low, high, mask
 
 

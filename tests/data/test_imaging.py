@@ -169,3 +169,12 @@ def test_synthetic_pair_rejects_unknown_structure_and_4d_shapes():
         synthetic_pair((32, 32), rng=np.random.default_rng(0), structure="nuclei")
     with pytest.raises(CareBridgeError, match="2D"):
         synthetic_pair((2, 8, 32, 32), rng=np.random.default_rng(0))
+
+
+def test_synthetic_pair_acquires_a_given_truth():
+    truth = np.zeros((32, 32), np.float32)
+    truth[:, 16:] = 1.0  # bright right half only
+    low, high = synthetic_pair((32, 32), photons=50, rng=np.random.default_rng(0), truth=truth, read_noise_e=0)
+    assert high[:, 24:].mean() > 10 * (high[:, :8].mean() - 100)  # offset 100 ADU; the dark half has background only
+    with pytest.raises(CareBridgeError, match="truth has shape"):
+        synthetic_pair((32, 32), rng=np.random.default_rng(0), truth=np.zeros((8, 8)))
