@@ -75,6 +75,11 @@ def percentile_stats(
         p = np.percentile(xc, [low, high])
         lo.append(p[0])
         hi.append(p[1])
+    span = np.asarray(hi, np.float64) - np.asarray(lo, np.float64)
+    if not np.all(np.abs(span) < np.finfo(np.float32).max / 4):
+        raise CareBridgeError(f"the image's intensities span {float(np.max(np.abs(span))):.3g} between its {low} and "
+                              f"{high} percentiles, more than float32 arithmetic can hold; rescale the image (e.g. "
+                              "to 0..65535) before restoring")
     return PercentileStats(np.asarray(lo, np.float64), np.asarray(hi, np.float64), float(eps))
 
 
@@ -84,8 +89,9 @@ def apply_normalization(x: np.ndarray, stats: PercentileStats, channel_last: boo
     sc = stats.scale()
     if not channel_last:
         lo, sc = lo[0], sc[0]
-    out = np.asarray(x, dtype=np.float32) - lo
-    out /= sc
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite output, refused later
+        out = np.asarray(x, dtype=np.float32) - lo
+        out /= sc
     return out
 
 
@@ -95,9 +101,10 @@ def apply_denormalization(y: np.ndarray, stats: PercentileStats, *, is_scale: bo
     y = np.asarray(y, dtype=np.float32)
     if not y.flags.writeable:  # e.g. a view of a framework tensor
         y = y.copy()
-    y *= stats.span()
-    if not is_scale:
-        y += stats.low.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite output, refused later
+        y *= stats.span()
+        if not is_scale:
+            y += stats.low.astype(np.float32)
     return y
 
 

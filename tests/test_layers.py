@@ -19,7 +19,8 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "care_bridge"
 
 # layer -> the layers it may import (besides itself); a module's layer is its first path part under care_bridge/
-NUMERICS = {"axes", "errors", "normalize", "tiling", "resample", "framework_env", "laplace_mixture"}
+NUMERICS = {"axes", "errors", "normalize", "tiling", "resample", "framework_env", "laplace_mixture", "tempdirs",
+            "resources"}
 ALLOWED = {
     "numerics": set(),
     "describe": {"numerics"},

@@ -10,7 +10,6 @@ rdf names is checked against its sha256 before use.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import tempdirs
 from ..errors import BundleError
 from ..describe import ModelInfo
 from .rdf_parse import check_format, info_from_care_block, info_from_tensors
@@ -176,7 +176,7 @@ def open_bundle(path: str | Path, *, limits: ZipLimits = DEFAULT_LIMITS, verify:
                 if local.is_dir():
                     local = _saved_model_folder(local, where)
                 else:
-                    tmp = Path(tempfile.mkdtemp(prefix="care_bridge_tf_"))
+                    tmp = tempdirs.mkdtemp("care_bridge_tf_")
                     temps.append(tmp)
                     local = _saved_model_folder(safe_extract(local, tmp / "saved_model", limits=limits), where)
             formats[fmt] = local

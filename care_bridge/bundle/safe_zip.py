@@ -13,11 +13,11 @@ import errno
 import hashlib
 import shutil
 import stat
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from .. import tempdirs
 from ..errors import BundleError
 
 _CHUNK = 1 << 20
@@ -132,7 +132,7 @@ def safe_extract(
     with zf:
         files = check_archive(zf, where, limits)
         if dest is None:
-            root = Path(tempfile.mkdtemp(prefix=prefix))
+            root = tempdirs.mkdtemp(prefix)
         else:
             root = Path(dest)
             if root.exists():

@@ -11,6 +11,7 @@ import sys
 
 from ..errors import CareBridgeError
 from ..framework_env import configure_onnxruntime, configure_tensorflow
+from ..tempdirs import Terminated, remove_on_termination
 
 DESCRIPTION = """\
 Content-aware image restoration (CARE; Weigert et al., Nature Methods 2018) for fluorescence microscopy.
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     configure_onnxruntime()
     configure_tensorflow()
+    remove_on_termination()  # SIGTERM/SIGHUP: temporary outputs and extracted bundles are removed on the way out
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -63,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"care-bridge: error: {error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("care-bridge: interrupted", file=sys.stderr)
+        print("care-bridge: interrupted; nothing was left half-written", file=sys.stderr)
         return 130
+    except Terminated as e:
+        print("care-bridge: terminated; nothing was left half-written", file=sys.stderr)
+        return int(e.code)
 
 
 if __name__ == "__main__":  # pragma: no cover

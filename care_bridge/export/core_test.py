@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import tempdirs
 from ..framework_env import configure_tensorflow  # noqa: E402
 
 configure_tensorflow()
@@ -48,7 +49,7 @@ def run_test_model(source: str | Path, weight_format: str) -> CoreTestResult:
     source = Path(source).resolve()
     cwd = Path.cwd()
     try:
-        with tempfile.TemporaryDirectory(prefix="care_bridge_core_test_") as tmp:
+        with tempfile.TemporaryDirectory(prefix="care_bridge_core_test_", dir=tempdirs.process_temp_root()) as tmp:
             os.chdir(tmp)
             try:
                 summary = bioimageio.core.test_model(str(source), weight_format=weight_format)

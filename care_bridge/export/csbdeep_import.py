@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import tempdirs
 from ..models.folder import write_model_folder
 from ..errors import BundleError, CareBridgeError
 from ..models.config import CareConfig
@@ -187,7 +188,7 @@ def import_csbdeep(
 
     tmp = None
     if model_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="care_bridge_csbdeep_")
+        tmp = tempfile.TemporaryDirectory(prefix="care_bridge_csbdeep_", dir=tempdirs.process_temp_root())
         model_dir = Path(tmp.name) / "model"
     model_dir = Path(model_dir)
     if model_dir.exists():

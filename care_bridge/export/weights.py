@@ -152,9 +152,10 @@ def _convert_in_child(config: CareConfig, net, path: Path):
 
     import onnx
 
+    from .. import tempdirs
     from ..errors import BundleError
 
-    with tempfile.TemporaryDirectory(prefix="care_bridge_onnx_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="care_bridge_onnx_", dir=tempdirs.process_temp_root()) as tmp:
         keras_file, out = Path(tmp) / "net.keras", Path(tmp) / "net.onnx"
         net.save(str(keras_file))
         (Path(tmp) / "config.json").write_text(config.model_dump_json())

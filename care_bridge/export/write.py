@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .. import tempdirs
 from ..framework_env import configure_tensorflow  # noqa: E402
 
 configure_tensorflow()
@@ -239,7 +240,7 @@ def export_bundle(
     ids = W.output_ids(config, ensemble=ens_block is not None)
     versions = _versions()
 
-    with tempfile.TemporaryDirectory(prefix="care_bridge_export_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="care_bridge_export_", dir=tempdirs.process_temp_root()) as tmp:
         work = Path(tmp)
         stage = work / "bundle"
         stage.mkdir()

@@ -1,4 +1,9 @@
-"""Atomic output: write to a temporary file beside the target, then rename over it."""
+"""Atomic output: write to a temporary file beside the target, then rename over it.
+
+The temporary file is hidden and names its writer, ``.<name>.<pid>.<random>.part``: a process killed while
+writing (``SIGKILL`` runs no clean-up) leaves one behind, and the next write to the same target removes every such
+file whose process is gone.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import CareBridgeError
+from ..tempdirs import pid_alive
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -34,7 +40,8 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     On any error the temporary file is removed and the target is left as it was.
     """
     target = check_output_path(path, overwrite=overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    remove_stale_parts(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -52,3 +59,23 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+def remove_stale_parts(target: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that killed writers of ``target`` left beside it (``.<name>.<pid>.*.part``
+    whose process no longer exists); return them."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    lead = f".{target.name}."
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in parent.iterdir():
+            n = p.name
+            if not (n.startswith(lead) and n.endswith(".part")):
+                continue
+            pid = n[len(lead):].split(".", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)) and p.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                removed.append(p)
+    return removed

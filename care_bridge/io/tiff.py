@@ -1,7 +1,17 @@
-"""TIFF input/output with axes and physical pixel sizes (ImageJ hyperstack convention)."""
+"""TIFF input/output with axes and physical pixel sizes (ImageJ hyperstack convention).
+
+A microscope file is untrusted input too: :func:`read_header` reads only the header, and :func:`read_image`
+refuses, before decoding anything, an image whose declared size does not fit in memory (``max_bytes``, default
+half the available memory) or that expands like a decompression bomb (:data:`BOMB_MIN_BYTES`,
+:data:`BOMB_RATIO`); a file that turns out damaged while its pixels are decoded (truncated, mis-sized strips) is a
+one-line error, never a partly zero image.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +21,15 @@ import tifffile
 
 from ..axes import check_axes, move_axes
 from ..errors import CareBridgeError
+from ..resources import available_memory, format_bytes
 from .atomic import atomic_path
 
 IMAGEJ_ORDER = "TZCYX"
+# a compressed image that decodes to more than BOMB_MIN_BYTES at more than BOMB_RATIO times its file size is
+# refused as a likely decompression bomb (a 1 MB file of zlib tiles declaring 30000x30000 pixels): noisy microscopy
+# compresses a few-fold, not hundreds of times; the same rule as for bundle zips (care_bridge.bundle.safe_zip)
+BOMB_MIN_BYTES = 256 << 20
+BOMB_RATIO = 200.0
 
 
 @dataclass
@@ -25,15 +41,65 @@ class ImageMeta:
     unit: str | None = None
 
 
-def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
-    """Read a TIFF; return the array (squeezed of size-1 ImageJ axes) and its metadata."""
-    p = Path(path)
-    if not p.is_file():
-        raise CareBridgeError(f"input {p} does not exist; check the path")
+@dataclass(frozen=True)
+class ImageHeader:
+    """What a TIFF declares about its first series, read without decoding a pixel."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    file_bytes: int
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def read_header(path: str | os.PathLike) -> ImageHeader:
+    """The declared shape and dtype of a TIFF's first series (no pixel data is read)."""
+    p = _existing(path)
     try:
-        with tifffile.TiffFile(p) as tf:
+        with _quiet_tifffile(), tifffile.TiffFile(p) as tf:
             series = tf.series[0]
-            arr = series.asarray()
+            return ImageHeader(tuple(int(n) for n in series.shape), np.dtype(series.dtype), p.stat().st_size)
+    except Exception as e:  # tifffile raises many kinds
+        raise CareBridgeError(f"cannot read {p} as TIFF ({type(e).__name__}: {_first_line(e)}); check the file") from e
+
+
+def check_declared_size(header: ImageHeader, path: str | os.PathLike, max_bytes: float | None = None) -> None:
+    """Refuse an image whose declared size cannot be decoded safely: more than ``max_bytes`` (default: half the
+    available memory), or a decompression bomb (more than :data:`BOMB_MIN_BYTES` at over :data:`BOMB_RATIO`
+    times the file's size)."""
+    name = Path(path).name
+    n = header.nbytes
+    dims = "x".join(map(str, header.shape))
+    if max_bytes is None:
+        room = available_memory()
+        max_bytes = room / 2 if room is not None else None
+    if max_bytes is not None and n > max_bytes:
+        raise CareBridgeError(f"{name} declares {dims} {header.dtype} pixels ({format_bytes(n)} decoded), more than "
+                              f"the {format_bytes(max_bytes)} of memory this run may use; crop or split the image, or "
+                              "raise --memory-budget on a larger machine")
+    if n > BOMB_MIN_BYTES and n > BOMB_RATIO * max(header.file_bytes, 1):
+        raise CareBridgeError(f"{name} declares {dims} {header.dtype} pixels ({format_bytes(n)}) in a "
+                              f"{format_bytes(header.file_bytes)} file, {n / max(header.file_bytes, 1):.0f} times "
+                              "its size; refusing a likely decompression bomb (save the image uncompressed if it "
+                              "is genuine)")
+
+
+def read_image(path: str | os.PathLike, *, max_bytes: float | None = None) -> tuple[np.ndarray, ImageMeta]:
+    """Read a TIFF; return the array (squeezed of size-1 ImageJ axes) and its metadata.
+
+    The declared size is checked first (:func:`check_declared_size` with ``max_bytes``); a file that turns out
+    damaged while decoding (tifffile reports a truncated or mis-sized strip) is a one-line error."""
+    p = _existing(path)
+    check_declared_size(read_header(p), p, max_bytes)
+    try:
+        with _quiet_tifffile(), tifffile.TiffFile(p) as tf:
+            series = tf.series[0]
+            with _decode_warnings() as warned:
+                arr = series.asarray()
+            if warned:
+                raise CareBridgeError(f"{p.name} is damaged ({warned[0]}); check the file or export it again")
             axes = series.axes.upper().replace("Q", "").replace("I", "Z")
             meta = ImageMeta()
             ij = tf.imagej_metadata or {}
@@ -50,8 +116,10 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
                 meta.pixel_size["Z"] = float(ij["spacing"])
     except CareBridgeError:
         raise
+    except MemoryError:
+        raise CareBridgeError(f"{p.name} does not fit in memory; crop or split the image") from None
     except Exception as e:  # tifffile raises many kinds
-        raise CareBridgeError(f"cannot read {p} as TIFF ({type(e).__name__}: {e}); check the file") from e
+        raise CareBridgeError(f"cannot read {p} as TIFF ({type(e).__name__}: {_first_line(e)}); check the file") from e
     if len(axes) == arr.ndim and set(axes) <= set("TZCYXS"):
         keep = [i for i, a in enumerate(axes) if arr.shape[i] != 1 or a in "YX"]
         arr = arr.reshape([arr.shape[i] for i in keep])
@@ -59,6 +127,44 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
         if len(set(meta.axes)) != len(meta.axes):
             meta.axes = None
     return arr, meta
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise CareBridgeError(f"input {p} does not exist; check the path")
+    return p
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split())[:200])
+
+
+@contextlib.contextmanager
+def _quiet_tifffile():
+    """tifffile logs what it finds odd in a header to stderr; an expected failure must stay one line."""
+    log = logging.getLogger("tifffile")
+    handler, propagate = _Collect(), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+
+
+_decode_warnings = _quiet_tifffile  # what tifffile reports while decoding pixels means the data is damaged
 
 
 def write_image(

@@ -77,6 +77,44 @@ def bytes_per_voxel(info: ModelInfo, n_first: int = 32) -> float:
     return 4.0 * (5 * n_first + info.n_channel_in + 2 * info.n_channel_out) * 2
 
 
+def whole_image_bytes(info: ModelInfo, geometry: dict, shape: Sequence[int], axes: str, itemsize: int,
+                      readouts: ReadoutRequest = NO_READOUTS) -> int:
+    """Estimated memory a restoration holds besides its tiles (bytes): the input as given, a float copy of one
+    sample for its percentiles, and each output plane (restoration, Laplace scale, readouts; float32) twice —
+    the working array and the contiguous result a front end writes. ``geometry``: the mode's output geometry
+    for this image (:attr:`care_bridge.modes.Mode.geometry`); ``shape``/``axes``: the image's."""
+    in_vox = math.prod(shape)
+    looped = math.prod(n for a, n in zip(axes, shape) if a in "ST")
+    out_vox = math.prod(g.size for g in geometry.values()) * looped
+    planes = info.n_channel_out * (2 if info.probabilistic else 1)
+    planes += info.n_channel_out * (int(readouts.std) + int(readouts.disagreement) + 2 * int(readouts.interval)
+                                    + readouts.samples)
+    return int(in_vox * itemsize + 8 * in_vox // max(looped, 1) + 2 * 4 * out_vox * planes)
+
+
+def tile_budget(info: ModelInfo, whole: int, memory_budget: float | None, available: int | None) -> float | None:
+    """The memory left for tiles once the whole-image arrays (``whole`` bytes, :func:`whole_image_bytes`) are
+    counted: ``memory_budget`` is the whole process' working memory when given (a one-line error if even the
+    smallest tile does not fit in what is left); without it tiles get :data:`DEFAULT_MEMORY_BUDGET` and the
+    whole image must fit in the ``available`` memory."""
+    if memory_budget is None:
+        if available is not None and whole > available:
+            raise CareBridgeError(f"restoring this image needs about {_gib(whole)} of memory for the image and its "
+                                  f"outputs, but only {_gib(available)} is available; crop or split the image")
+        return None
+    smallest = math.prod(m + 2 * h for m, h in zip(info.min_size or info.step, info.halo)) * bytes_per_voxel(info)
+    left = memory_budget - whole
+    if left < smallest:
+        raise CareBridgeError(f"restoring this image needs about {_gib(whole + smallest)} of memory (the image, its "
+                              f"outputs and one tile), over the memory budget of {_gib(memory_budget)}; raise "
+                              "--memory-budget or crop the image")
+    return left
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
 def input_ops(info: ModelInfo) -> tuple[dict, ...]:
     """The network's preprocessing: the rdf's ops, or CARE's ``scale_range`` with the model's percentiles."""
     if info.preprocessing:
