@@ -5,6 +5,8 @@
 csbdeep builds its default 2D CARE network (depth 2, 32 filters, kernel 5; random weights) and saves it as a
 CSBDeep model folder; ``care-bridge import-csbdeep`` turns that into a bundle; then each program restores the same
 image with the same tiling, each in its own subprocess (so TensorFlow state and peak memory are separate).
+With the ``openvino`` extra installed, care_bridge's openvino engine runs too, at fp32 and (on a CPU with bf16
+instructions) at the opt-in bf16, both with automatic tiles.
 Prints a table and writes ``benchmarks/results/csbdeep_side_by_side.json``.
 """
 
@@ -40,12 +42,24 @@ def run_csbdeep(model_dir: str, size: int, n_tiles: int, repeats: int) -> dict:
     return time_calls(lambda x: model.predict(x, "YX", n_tiles=(n_tiles, n_tiles)), (size, size), repeats)
 
 
-def run_care_bridge(bundle: str, engine: str, size: int, n_tiles: int, repeats: int) -> dict:
+def run_care_bridge(bundle: str, engine: str, size: int, n_tiles: int, repeats: int, precision: str = "fp32") -> dict:
     from care_bridge import runtime
 
-    r = runtime.load(bundle, engine=engine)
+    r = runtime.load(bundle, engine=engine, precision=precision)
     tiles = None if n_tiles == 0 else (n_tiles, n_tiles)  # 0: care_bridge's default (automatic from the budget)
     return time_calls(lambda x: r.restore(x, "YX", n_tiles=tiles), (size, size), repeats)
+
+
+def openvino_precisions() -> list[str]:
+    """The precisions care_bridge's openvino engine runs here: none without the extra, bf16 where the CPU has it."""
+    from care_bridge.framework_env import configure_openvino
+
+    configure_openvino()  # as the engine does: no telemetry package in this process either
+    try:
+        import openvino as ov
+    except ImportError:
+        return []
+    return ["fp32"] + (["bf16"] if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else [])
 
 
 def main() -> int:
@@ -71,6 +85,10 @@ def main() -> int:
         cases.append((f"care_bridge ({e})", {"program": "care_bridge", "bundle": str(bundle), "engine": e, **common}))
     cases.append(("care_bridge default (onnxruntime, auto tiles)",
                   {"program": "care_bridge", "bundle": str(bundle), "engine": "onnxruntime", **common, "n_tiles": 0}))
+    for precision in openvino_precisions():
+        cases.append((f"care_bridge openvino {precision} (auto tiles)",
+                      {"program": "care_bridge", "bundle": str(bundle), "engine": "openvino", "precision": precision,
+                       **common, "n_tiles": 0}))
     print(f"{a.size}x{a.size}, {a.n_tiles}x{a.n_tiles} tiles, CARE default 2D network")
     rows = run_cases(__file__, cases, a.size * a.size)
     (HERE / "results").mkdir(exist_ok=True)

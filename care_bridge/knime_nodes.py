@@ -29,7 +29,7 @@ import pandas as pd
 from .errors import CareBridgeError
 from .frontend.naming import output_path
 from .frontend.options import RestoreOptions as ContractOptions
-from .frontend.options import ENGINES, parse_n_tiles  # noqa: F401 - part of this interface (extension, tests)
+from .frontend.options import ENGINES, PRECISIONS, parse_n_tiles  # noqa: F401 - part of this interface (extension, tests)
 
 IMAGE_COLUMN = "image_path"
 TARGET_COLUMN = "target_path"
@@ -75,12 +75,12 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_restorer(bundle: str | os.PathLike, *, engine: str = "auto"):
-    """Load a bundle with the front-end contract's loader (which checks the engine name); every failure is a
-    one-line :class:`CareBridgeError`."""
+def load_restorer(bundle: str | os.PathLike, *, engine: str = "auto", precision: str = "fp32"):
+    """Load a bundle with the front-end contract's loader (which checks the engine name and parses the
+    "Precision" setting: fp32 unless bf16/fp16 is asked for); every failure is a one-line :class:`CareBridgeError`."""
     from .frontend import load_restorer as contract  # importing the runtime loads onnxruntime
 
-    return contract(bundle, engine)
+    return contract(bundle, engine, precision)
 
 
 def describe_bundle(bundle: str | os.PathLike, *, engine: str = "auto") -> pd.DataFrame:

@@ -23,7 +23,7 @@ from ..io.preview import preview_frames, write_gif
 from .calibration import output_meta
 from .messages import error_line
 from .naming import TIFF_SUFFIXES, output_path, readout_path, scale_path
-from .options import RestoreOptions, parse_engine
+from .options import RestoreOptions, parse_engine, parse_precision
 
 
 @dataclass
@@ -47,26 +47,31 @@ class FileFailure:
     message: str
 
 
-def load_restorer(source: str | os.PathLike, engine: str = "auto"):
+def load_restorer(source: str | os.PathLike, engine: str = "auto", precision: str = "fp32"):
     """A :class:`~care_bridge.runtime.Restorer` for ``source``: a bundle (``.zip`` or unpacked folder) or a
-    care_bridge model folder (Keras; needs the ``train`` extra). Cached by path, modification time and engine,
-    so a folder of images (or repeated bridge calls) loads a bundle once."""
+    care_bridge model folder (Keras; needs the ``train`` extra), running at ``precision`` (``fp32`` unless asked;
+    see :func:`~.options.parse_precision`). Cached by path, modification time, engine and precision, so a folder
+    of images (or repeated bridge calls) loads a bundle once."""
     engine = parse_engine(engine)  # a bad option is named before any file is looked at
+    precision = parse_precision(precision)
     s = str(source).strip() if source is not None else ""
     if not s:
         raise CareBridgeError("no bundle given; choose a CARE bundle (.zip), e.g. bundle=[/path/model.zip]")
     p = Path(s).expanduser()
     if not p.exists():
         raise CareBridgeError(f"bundle {p} does not exist; check the path")
-    return _load_cached(str(p.resolve()), p.stat().st_mtime_ns, engine)
+    return _load_cached(str(p.resolve()), p.stat().st_mtime_ns, engine, precision)
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: str, mtime_ns: int, engine: str):
+def _load_cached(path: str, mtime_ns: int, engine: str, precision: str = "fp32"):
     p = Path(path)
     if p.is_dir() and ((p / "config.yaml").is_file() or (p / "ensemble.yaml").is_file()) and not (p / "rdf.yaml").is_file():
         if engine not in ("auto", "keras"):
             raise CareBridgeError(f"a model folder runs in Keras; engine {engine!r} needs a bundle "
+                                  f"(care-bridge export {p} --out m.zip)")
+        if precision != "fp32":
+            raise CareBridgeError(f"a model folder runs in Keras at fp32; precision {precision} needs a bundle "
                                   f"(care-bridge export {p} --out m.zip)")
         try:
             from ..models.keras_engine import load_model_folder_restorer
@@ -75,7 +80,7 @@ def _load_cached(path: str, mtime_ns: int, engine: str):
         return load_model_folder_restorer(p)
     from .. import runtime
 
-    return runtime.load(p, engine=engine)
+    return runtime.load(p, engine=engine, precision=precision)
 
 
 def input_axes(restorer, ndim: int, file_axes: str | None, given: str | None) -> str:

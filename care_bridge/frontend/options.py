@@ -15,7 +15,13 @@ from ..describe import ReadoutRequest
 from ..describe.readouts import DEFAULT_LEVEL, DEFAULT_SAMPLES, MAX_SAMPLES, READOUT_NAMES
 from ..errors import CareBridgeError
 
-ENGINES = ("auto", "onnxruntime", "tensorflow")
+ENGINES = ("auto", "onnxruntime", "tensorflow", "openvino")
+PRECISIONS = ("fp32", "bf16", "fp16")
+_PRECISION_SPELLINGS = {
+    "fp32": "fp32", "float32": "fp32", "f32": "fp32", "32": "fp32", "single": "fp32",
+    "bf16": "bf16", "bfloat16": "bf16",
+    "fp16": "fp16", "float16": "fp16", "f16": "fp16", "16": "fp16", "half": "fp16",
+}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -83,11 +89,24 @@ def parse_memory_budget(text: object) -> float | None:
 
 
 def parse_engine(text: object) -> str:
-    """``auto`` (default), ``onnxruntime`` or ``tensorflow`` (case-insensitive)."""
+    """``auto`` (default), ``onnxruntime``, ``tensorflow`` or ``openvino`` (case-insensitive)."""
     s = str(text or "auto").strip().lower()
     if s not in ENGINES:
         raise CareBridgeError(f"engine {text!r} is unknown; choose one of {', '.join(ENGINES)}")
     return s
+
+
+def parse_precision(text: object) -> str:
+    """The engine's arithmetic: ``fp32`` (default; also empty, ``default``, ``float32``), ``bf16`` (``bfloat16``:
+    OpenVINO on a CPU with bf16 instructions) or ``fp16`` (``float16``, ``half``: a GPU); case-insensitive.
+    Never anything but fp32 unless asked: the faster precisions change the output (README, Performance)."""
+    s = str(text if text is not None else "").strip().lower()
+    if s in ("", "default"):
+        return "fp32"
+    if s not in _PRECISION_SPELLINGS:
+        raise CareBridgeError(f"precision {text!r} is unknown; choose fp32 (default), bf16 (CPU with bf16 "
+                              "instructions) or fp16 (GPU)")
+    return _PRECISION_SPELLINGS[s]
 
 
 def parse_bool(text: object, name: str = "option") -> bool:
@@ -172,6 +191,7 @@ class RestoreOptions:
     """The options of a restoration, typed, as every front end passes them to :mod:`.jobs`."""
 
     engine: str = "auto"
+    precision: str = "fp32"
     n_tiles: TileSpec = None
     memory_budget: float | None = None
     axes: str | None = None
@@ -180,7 +200,8 @@ class RestoreOptions:
     readouts: ReadoutRequest = ReadoutRequest()
 
 
-OPTION_KEYS = ("engine", "n_tiles", "memory_budget", "axes", "overwrite", "suffix", "readouts", "level", "n_samples")
+OPTION_KEYS = ("engine", "precision", "n_tiles", "memory_budget", "axes", "overwrite", "suffix", "readouts", "level",
+               "n_samples")
 
 
 def restore_options(values: Mapping[str, object]) -> RestoreOptions:
@@ -189,6 +210,7 @@ def restore_options(values: Mapping[str, object]) -> RestoreOptions:
     carry its own, e.g. ``bundle`` or ``via``)."""
     return RestoreOptions(
         engine=parse_engine(values.get("engine")),
+        precision=parse_precision(values.get("precision")),
         n_tiles=parse_n_tiles(values.get("n_tiles")),
         memory_budget=parse_memory_budget(values.get("memory_budget")),
         axes=parse_axes(values.get("axes")),

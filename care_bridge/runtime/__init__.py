@@ -19,9 +19,11 @@ from .restorer import Restorer
 __all__ = ["ModelInfo", "Restoration", "Restorer", "load"]
 
 
-def load(source: str | Path, *, engine: str | None = "auto") -> Restorer:
+def load(source: str | Path, *, engine: str | None = "auto", precision: str = "fp32") -> Restorer:
     """Load a bioimage.io bundle (``.zip`` or unpacked folder with ``rdf.yaml``); ``engine``: ``auto``
-    (fastest available here), ``onnxruntime`` or ``tensorflow``."""
+    (fastest available here), ``onnxruntime``, ``tensorflow`` or ``openvino`` (the ``openvino`` extra);
+    ``precision``: ``fp32`` (default), or opt-in ``bf16`` (OpenVINO on a CPU with bf16 instructions) or ``fp16``
+    (a GPU), see the README's Performance section for their measured error."""
     from ..bundle import open_bundle
     from .engines import choose_engine, make_engine
 
@@ -33,5 +35,5 @@ def load(source: str | Path, *, engine: str | None = "auto") -> Restorer:
         raise CareBridgeError(f"{p} is a care_bridge model folder, not a bundle; use care_bridge.frontend."
                               "load_restorer, `care-bridge predict --model`, or export it first")
     bundle = open_bundle(p)
-    name = choose_engine(engine, bundle.formats)
-    return Restorer(bundle.info, make_engine(name, bundle.formats, bundle.info), source=str(p))
+    name = choose_engine(engine, bundle.formats, precision)
+    return Restorer(bundle.info, make_engine(name, bundle.formats, bundle.info, precision), source=str(p))

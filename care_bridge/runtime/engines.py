@@ -3,9 +3,12 @@
 An engine runs the bare network on a float32 batch with axes ``"S" + info.axes + "C"`` and returns one float32
 array per declared output in the same layout (``"S" + output spatial axes + "C"``). It transposes to and from
 the tensor layout the weights declare (``info.input_layout`` / ``info.output_layout``, bioimage.io axis ids).
-ONNX Runtime is always available; a TensorFlow SavedModel needs the ``train`` extra. Frameworks are imported
-when an engine is made, never when this module is. (The in-memory Keras engine of model folders lives on the
-training side: :mod:`care_bridge.models.keras_engine`.)
+ONNX Runtime is always available; a TensorFlow SavedModel needs the ``train`` extra; OpenVINO (on the ONNX
+weights) the ``openvino`` extra. Frameworks are imported when an engine is made, never when this module is. (The
+in-memory Keras engine of model folders lives on the training side: :mod:`care_bridge.models.keras_engine`.)
+
+Precision (``fp32`` always by default): ``bf16`` runs OpenVINO on a CPU with bf16 instructions, ``fp16`` a GPU
+(OpenVINO's GPU device, or ONNX Runtime's TensorRT provider); :func:`choose_engine` refuses every other pairing.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import numpy as np
 
 from ..errors import BundleError, CareBridgeError
 from ..describe import ModelInfo
-from ..framework_env import configure_onnxruntime, configure_tensorflow
+from ..framework_env import configure_onnxruntime, configure_openvino, configure_tensorflow
 
-ENGINE_NAMES = ("onnxruntime", "tensorflow")
+ENGINE_NAMES = ("onnxruntime", "tensorflow", "openvino")
+PRECISIONS = ("fp32", "bf16", "fp16")
 # Measured on the 2-core CPU machines of this project (benchmarks/predict_throughput.py, CARE default 2D net,
 # 2048x2048, automatic tiles): onnxruntime 0.50 MVox/s, TF SavedModel 0.31 MVox/s (TF runs without oneDNN for
 # reproducibility, see _import_tf; untiled it reaches 0.39). onnxruntime also starts in a fraction of TF's import
 # time and is always installed. The default engine is the first of this order the bundle and installation allow.
+# OpenVINO (an optional extra) is chosen automatically only for a precision other than fp32 (see choose_engine).
 PREFERENCE_CPU = ("onnxruntime", "tensorflow")
 
 
@@ -65,22 +70,31 @@ class OnnxEngine(_LayoutMixin):
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, info: ModelInfo, *, threads: int | None = None):
+    def __init__(self, path: str | Path, info: ModelInfo, *, threads: int | None = None, precision: str = "fp32"):
         configure_onnxruntime()
         import onnxruntime as ort
 
         self.info = info
+        self.precision = precision
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or os.cpu_count() or 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         avail = ort.get_available_providers()
-        providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in avail]
+        if precision == "fp16":  # only TensorRT runs fp32 ONNX weights in fp16 (choose_engine checked it is here)
+            providers: list = [("TensorrtExecutionProvider", {"trt_fp16_enable": True})]
+        elif precision == "fp32":
+            providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in avail]
+        else:
+            raise CareBridgeError(f"engine onnxruntime cannot run precision {precision}; use --engine openvino")
         providers.append("CPUExecutionProvider")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as e:
             raise BundleError(f"onnx weights {Path(path).name} cannot be loaded ({e}); the bundle is corrupt") from e
         self.providers = self.session.get_providers()
+        if precision == "fp16" and self.providers[0] != "TensorrtExecutionProvider":
+            raise CareBridgeError("onnxruntime's TensorRT provider did not start, so fp16 cannot run; use --engine "
+                                  "openvino on a GPU, or --precision fp32")
         # samples per call (pipeline.batch_size): batching helps a GPU, not the CPU (measured there)
         self.max_batch = 32 if self.providers[0] != "CPUExecutionProvider" else 1
         self.input_name = self.session.get_inputs()[0].name
@@ -97,6 +111,91 @@ class OnnxEngine(_LayoutMixin):
                                   f"{want}): {first}; check the image's axes and channels against the bundle "
                                   "(care-bridge inspect)") from e
         return [self._from_net(o) for o in outs]
+
+
+class OpenVinoEngine(_LayoutMixin):
+    """OpenVINO on the bundle's ONNX weights (the ``openvino`` extra): ``fp32`` on the CPU by default, ``bf16`` on
+    a CPU that OpenVINO reports bf16-capable, ``fp16`` on OpenVINO's GPU device.
+
+    fp32 is asked for explicitly: on a CPU with bf16 instructions OpenVINO's own default is bf16."""
+
+    name = "openvino"
+    HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+
+    def __init__(self, path: str | Path, info: ModelInfo, *, precision: str = "fp32", threads: int | None = None):
+        from .onnx_guard import check_onnx_model
+
+        check_onnx_model(path)  # OpenVINO's ONNX reader follows external-data paths too: onnxruntime's check
+        ov = _import_openvino()
+        self.info = info
+        self.precision = precision
+        core = ov.Core()
+        self.device = openvino_device(core, precision)
+        try:
+            model = core.read_model(str(path))
+        except Exception as e:
+            raise BundleError(f"onnx weights {Path(path).name} cannot be read by OpenVINO ({_first_line(e)}); the "
+                              "bundle is corrupt or uses an operator OpenVINO lacks (try --engine onnxruntime)") from e
+        config = {"INFERENCE_PRECISION_HINT": self.HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
+        if self.device == "CPU":
+            config["INFERENCE_NUM_THREADS"] = int(threads or os.cpu_count() or 1)
+        try:
+            self.compiled = core.compile_model(model, self.device, config)
+        except Exception as e:
+            raise CareBridgeError(f"OpenVINO cannot compile the ONNX weights for {self.device} at {precision} "
+                                  f"({_first_line(e)}); try --precision fp32 or --engine onnxruntime") from e
+        self.request = self.compiled.create_infer_request()
+        self.max_batch = 32 if self.device != "CPU" else 1  # as ONNX Runtime: batching helps a GPU, not the CPU
+        self.input_shape = str(self.compiled.inputs[0].get_partial_shape())
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        xin = np.ascontiguousarray(self._to_net(x), dtype=np.float32)
+        try:  # the input is read in place; the outputs are copies (share_outputs=False) that outlive the next call
+            outs = self.request.infer({0: xin}, share_inputs=True)
+        except Exception as e:
+            raise CareBridgeError(f"the ONNX weights (OpenVINO) refused an input of shape {list(xin.shape)} (they "
+                                  f"declare {self.input_shape}): {_first_line(e)}; check the image's axes and "
+                                  "channels against the bundle (care-bridge inspect)") from e
+        return [self._from_net(outs[i]) for i in range(len(self.compiled.outputs))]
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+def _import_openvino():
+    configure_openvino()
+    try:
+        import openvino as ov
+    except ImportError as e:
+        raise CareBridgeError("the openvino engine needs OpenVINO; pip install 'care_bridge[openvino]' or use "
+                              "--engine onnxruntime") from e
+    return ov
+
+
+def openvino_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
+def openvino_device(core, precision: str) -> str:
+    """The OpenVINO device for ``precision``: the CPU for fp32 and bf16 (bf16 only if the CPU reports the
+    capability: AVX512_BF16 or AMX), the GPU for fp16; a one-line error naming the fix otherwise."""
+    if precision == "fp16":
+        gpus = [d for d in core.available_devices if d.startswith("GPU")]
+        if not gpus:
+            raise CareBridgeError("precision fp16 needs a GPU and OpenVINO finds none here; use --precision bf16 on "
+                                  "a CPU with bf16 support, or --precision fp32")
+        return gpus[0]
+    if precision == "bf16":
+        caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        if "BF16" not in caps:
+            name = core.get_property("CPU", "FULL_DEVICE_NAME")
+            raise CareBridgeError(f"precision bf16 needs a CPU with bf16 instructions (AVX512_BF16 or AMX) and this "
+                                  f"one ({name}) has none; use --precision fp32")
+    return "CPU"
 
 
 class TFSavedModelEngine(_LayoutMixin):
@@ -149,13 +248,30 @@ def tensorflow_available() -> bool:
     return importlib.util.find_spec("tensorflow") is not None
 
 
-def choose_engine(requested: str | None, available_formats: dict[str, Path]) -> str:
-    """Pick an engine name: the requested one (checked), or the fastest that the weights allow here."""
+def onnxruntime_has_tensorrt() -> bool:
+    configure_onnxruntime()
+    import onnxruntime as ort
+
+    return "TensorrtExecutionProvider" in ort.get_available_providers()
+
+
+def choose_engine(requested: str | None, available_formats: dict[str, Path], precision: str = "fp32") -> str:
+    """Pick an engine name: the requested one (checked), or the fastest that the weights allow here.
+
+    A precision other than fp32 needs an engine that runs it: ``bf16`` OpenVINO (``auto`` picks it), ``fp16``
+    OpenVINO's GPU device or ONNX Runtime's TensorRT provider (``auto``: OpenVINO if installed, else ONNX Runtime
+    with TensorRT); any other pairing is a one-line error. Whether the device supports the precision is checked
+    when the engine is made."""
+    if precision not in PRECISIONS:
+        raise CareBridgeError(f"precision {precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
     can = {
         "onnxruntime": "onnx" in available_formats,
         "tensorflow": "tensorflow_saved_model_bundle" in available_formats and tensorflow_available(),
+        "openvino": "onnx" in available_formats and openvino_available(),
     }
     if requested in (None, "auto"):
+        if precision != "fp32":
+            return _auto_for_precision(precision, available_formats, can)
         for name in PREFERENCE_CPU:
             if can.get(name):
                 return name
@@ -164,21 +280,48 @@ def choose_engine(requested: str | None, available_formats: dict[str, Path]) -> 
             f"it has {', '.join(available_formats) or 'none'}"
         )
     if requested not in can:
-        raise CareBridgeError(f"unknown engine {requested!r}; choose one of auto, onnxruntime, tensorflow")
+        raise CareBridgeError(f"unknown engine {requested!r}; choose one of auto, {', '.join(ENGINE_NAMES)}")
     if not can[requested]:
-        why = (
-            "TensorFlow is not installed (pip install care_bridge[train])"
-            if requested == "tensorflow" and "tensorflow_saved_model_bundle" in available_formats
-            else "the bundle has no weights for it"
-        )
+        if requested == "tensorflow" and "tensorflow_saved_model_bundle" in available_formats:
+            why = "TensorFlow is not installed (pip install care_bridge[train])"
+        elif requested == "openvino" and "onnx" in available_formats:
+            why = "OpenVINO is not installed (pip install 'care_bridge[openvino]')"
+        else:
+            why = "the bundle has no weights for it"
         raise CareBridgeError(f"engine {requested!r} cannot run here: {why}; choose another --engine")
+    if precision != "fp32":
+        if requested == "tensorflow" or (requested == "onnxruntime" and precision == "bf16"):
+            raise CareBridgeError(f"engine {requested} runs fp32 only; for --precision {precision} use --engine "
+                                  "openvino (or auto)")
+        if requested == "onnxruntime" and not onnxruntime_has_tensorrt():
+            raise CareBridgeError("engine onnxruntime runs fp16 only with its TensorRT provider (a GPU), which this "
+                                  "installation lacks; use --engine openvino on a GPU, or --precision fp32")
     return requested
 
 
-def make_engine(name: str, formats: dict[str, Path], info: ModelInfo) -> Engine:
-    """Instantiate engine ``name`` on the weights in ``formats`` (bioimage.io weight format → path)."""
+def _auto_for_precision(precision: str, formats: dict[str, Path], can: dict[str, bool]) -> str:
+    if "onnx" not in formats:
+        raise CareBridgeError(f"precision {precision} runs the ONNX weights and this bundle has none "
+                              f"({', '.join(formats) or 'no weights'}); use --precision fp32")
+    if can["openvino"]:
+        return "openvino"
+    if precision == "fp16" and onnxruntime_has_tensorrt():
+        return "onnxruntime"
+    raise CareBridgeError(f"precision {precision} needs OpenVINO (pip install 'care_bridge[openvino]')"
+                          + (" or ONNX Runtime with TensorRT" if precision == "fp16" else "")
+                          + "; or use --precision fp32")
+
+
+def make_engine(name: str, formats: dict[str, Path], info: ModelInfo, precision: str = "fp32") -> Engine:
+    """Instantiate engine ``name`` on the weights in ``formats`` (bioimage.io weight format → path) at
+    ``precision`` (a pairing :func:`choose_engine` accepted)."""
     if name == "onnxruntime":
-        return OnnxEngine(formats["onnx"], info)
+        return OnnxEngine(formats["onnx"], info, precision=precision)
+    if name == "openvino":
+        return OpenVinoEngine(formats["onnx"], info, precision=precision)
     if name == "tensorflow":
+        if precision != "fp32":
+            raise CareBridgeError(f"engine tensorflow runs fp32 only; for --precision {precision} use --engine "
+                                  "openvino")
         return TFSavedModelEngine(formats["tensorflow_saved_model_bundle"], info)
     raise CareBridgeError(f"engine {name!r} needs an in-memory Keras model; use a model folder")
