@@ -46,6 +46,69 @@ KNIME_WORKFLOW_URL = "knime://knime.workflow/"
 
 Progress = Callable[[float, str], None]
 
+# Arrow types of the columns the nodes write. KNIME moves tables as Arrow; a column left to type inference that
+# holds no value at all (restore_error when every row succeeded, scale_path for a non-probabilistic bundle, an
+# empty table) would become Arrow's null type, which KNIME shows as a "void" column, unlike what configure declared.
+ROW_ID_COLUMN = "<RowID>"  # KNIME's RowID: the first column of every table KNIME hands Python as pyarrow
+STRING_COLUMNS = frozenset({
+    IMAGE_COLUMN, TARGET_COLUMN, "restore_status", "restore_error", "evaluate_status", "evaluate_error",
+    "bundle_path", "bundle_sha256", "model_name", "axes", "mode",
+})
+
+
+def column_arrow_type(name: str):
+    """The ``pyarrow`` type of a column the nodes write (every ``*_path`` column is a string), or ``None`` for a
+    column they do not write."""
+    import pyarrow as pa
+
+    if name == "restore_seconds" or name in METRIC_COLUMNS:
+        return pa.float64()
+    if name in ("n_channel_in", "n_channel_out"):
+        return pa.int64()
+    if name == "probabilistic":
+        return pa.bool_()
+    if name in STRING_COLUMNS or name.endswith("_path"):
+        return pa.string()
+    return None
+
+
+def arrow_table(df: pd.DataFrame, base=None):
+    """``df`` as the ``pyarrow.Table`` a node hands KNIME (``Table.from_pyarrow``): ``<RowID>`` first, then every
+    column with an explicit type, so all-empty columns keep their type.
+
+    ``base`` is the node's input as ``Table.to_pyarrow()`` (``<RowID>`` first): its RowIDs and columns are kept
+    exactly as they came (types included) and ``df`` (same rows, same order) supplies only the columns it adds.
+    Without ``base`` the RowIDs come from ``df``'s index as KNIME's ``from_pandas`` makes them (an integer ``n``
+    becomes ``Row{n}``). A column the nodes do not write keeps the type Arrow infers, and a string type if it holds
+    no value at all."""
+    import pyarrow as pa
+
+    fields, arrays = [], []
+    if base is not None:
+        if base.num_columns == 0 or base.schema.names[0] != ROW_ID_COLUMN:
+            raise CareBridgeError(f"the input table has no {ROW_ID_COLUMN} column first; pass Table.to_pyarrow()")
+        if base.num_rows != len(df):
+            raise CareBridgeError(f"{len(df)} result rows for {base.num_rows} input rows")
+        fields, arrays = list(base.schema), list(base.columns)
+    else:
+        ids = [f"Row{i}" for i in df.index] if pd.api.types.is_integer_dtype(df.index) else [str(i) for i in df.index]
+        fields, arrays = [pa.field(ROW_ID_COLUMN, pa.string())], [pa.array(ids, pa.string())]
+    kept = {f.name for f in fields}
+    for name in df.columns:
+        if name in kept:
+            continue
+        t = column_arrow_type(str(name))
+        if t is None:
+            arr = pa.array(df[name], from_pandas=True)
+            if pa.types.is_null(arr.type):
+                arr = arr.cast(pa.string())
+        else:
+            arr = pa.array(df[name].astype(object), type=t, from_pandas=True)
+        fields.append(pa.field(str(name), arr.type))
+        arrays.append(arr)
+    chunked = [a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a], a.type) for a in arrays]
+    return pa.Table.from_arrays(chunked, schema=pa.schema(fields)).combine_chunks()
+
 
 def resolve_path(text: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
     """A path as typed in a node dialog: absolute, ``knime://knime.workflow/…`` (relative to the workflow

@@ -3,10 +3,18 @@
     python knime_workflows/build_workflows.py          # rewrite workflows/*.knwf and care_bridge_knime/icons
 
 A ``.knwf`` is a zip of one workflow folder: ``workflow.knime`` lists the nodes (``"<name> (#<id>)/settings.xml"``),
-their connections and the workflow variables; each node folder holds its ``settings.xml``. Both are KNIME XML
-configs (``<config key=…>`` with typed ``<entry key= type= value=>``). The zips are deterministic: sorted
-entries, fixed timestamps and permissions, so the files only change when this script does. Paths inside are
-relative to the workflow (data area) or come from workflow variables; nothing names the building machine.
+their connections and the workflow variables; ``workflow-metadata.xml`` holds the description (KNIME AP >= 5.1
+reads it from there, not from ``workflow.knime``); each node folder holds its ``settings.xml``. The XML files are
+KNIME XML configs (``<config key=…>`` with typed ``<entry key= type= value=>``). The zips are deterministic:
+sorted entries, fixed timestamps and permissions, so the files only change when this script does. Paths inside
+are relative to the workflow (data area) or come from workflow variables; nothing names the building machine.
+
+What KNIME reads, checked against KNIME's own code and the workflows KNIME writes (the tests cite the files):
+an extension node's ``model`` is a JSON object mapped to settings, so it and every parameter group carry
+``json-type_Internals = OBJECT`` and the model ends with ``extension_version_Internals`` (knime.yml's version);
+the extension nodes' factory lives in the bundle ``org.knime.python3.nodes``; the Python Script node (KNIME AP
+>= 5.2) reads ``python3_command`` (empty: the Python preferences) and ``script``; a node's port configuration is
+the top-level ``node_creation_config`` of its ``settings.xml``.
 """
 
 from __future__ import annotations
@@ -20,14 +28,28 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "workflows"
-ICON_DIR = HERE / "care_bridge_knime" / "icons"
+EXTENSION_DIR = HERE / "care_bridge_knime"
+ICON_DIR = EXTENSION_DIR / "icons"
 
 XMLNS = "http://www.knime.org/2008/09/XMLConfig"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SCHEMA_LOCATION = f"{XMLNS} http://www.knime.org/XMLConfig_2008_09.xsd"
 KNIME_VERSION = "5.2.0"  # the version these files claim to be written by (workflow format 5.1.0)
-EXTENSION_ID = "org.carebridge.care_bridge_knime"  # knime.yml: group_id + "." + name
+
+
+def _knime_yml() -> dict:
+    import yaml
+
+    return yaml.safe_load((EXTENSION_DIR / "knime.yml").read_text())
+
+
+EXTENSION_ID = "{group_id}.{name}".format(**_knime_yml())  # as KNIME forms it: group_id + "." + name
+EXTENSION_VERSION = str(_knime_yml()["version"])  # saved with the settings as extension_version_Internals
 EXTENSION_FACTORY = "org.knime.python3.nodes.extension.ExtensionNodeSetFactory$DynamicExtensionNodeFactory"
+EXTENSION_FACTORY_BUNDLE = ("org.knime.python3.nodes", "KNIME Python 3 - Nodes")  # the plug-in of that factory
+SCRIPT_FACTORY_BUNDLE = ("org.knime.python3.scripting.nodes", "KNIME Python 3 - Scripting Nodes")
+JSON_TYPE = "json-type_Internals"  # how KNIME marks a JSON object in settings (JsonNodeSettingsMapperUtil)
+METADATA_NS = "http://www.knime.org/core/node/workflow/metadata/v1.0"
 SCRIPT_FACTORY = "org.knime.python3.scripting.nodes2.script.PythonScriptNodeFactory"
 TABLE_PORT = "org.knime.core.node.BufferedDataTable"
 ZIP_TIME = (2024, 1, 1, 0, 0, 0)
@@ -94,13 +116,25 @@ class Node:
     def folder(self) -> str:
         return f"{self.name} (#{self.id})"
 
+    def model_settings(self) -> dict[str, Any]:
+        """The ``model`` config as KNIME stores it. Extension nodes: the parameters as a JSON object
+        (``json-type_Internals = OBJECT`` on the model and on each parameter group), then the extension version
+        the settings belong to. The Python Script node: its settings as given."""
+        if self.node_id is None:
+            return self.model
+
+        def obj(values: dict[str, Any]) -> dict[str, Any]:
+            return {JSON_TYPE: "OBJECT", **{k: obj(v) if isinstance(v, dict) else v for k, v in values.items()}}
+
+        return {**obj(self.model), "extension_version_Internals": EXTENSION_VERSION}
+
     def settings(self) -> bytes:
         if self.node_id is not None:
-            factory, bundle = EXTENSION_FACTORY, EXTENSION_ID
+            factory, (bundle, bundle_name) = EXTENSION_FACTORY, EXTENSION_FACTORY_BUNDLE
             factory_settings = {"extension_id": EXTENSION_ID, "node_id": self.node_id}
             creation: dict[str, Any] = {}
         else:
-            factory, bundle = SCRIPT_FACTORY, "org.knime.python3.scripting.nodes"
+            factory, (bundle, bundle_name) = SCRIPT_FACTORY, SCRIPT_FACTORY_BUNDLE
             factory_settings = {}
             creation = {"node_creation_config": {
                 group: {f"port_{i}": {"object_class": cls} for i, cls in enumerate(classes)}
@@ -109,15 +143,15 @@ class Node:
             "node_file": "settings.xml",
             "flow_stack": {},
             "internal_node_subsettings": {"memory_policy": "CacheSmallInMemory"},
-            "model": self.model,
+            "model": self.model_settings(),
             "customDescription": None,
             "state": "IDLE",
             "factory": factory,
             "node-name": self.name,
-            "node-bundle-name": bundle,
+            "node-bundle-name": bundle_name,
             "node-bundle-symbolic-name": bundle,
-            "node-bundle-vendor": "care_bridge developers" if self.node_id else "KNIME AG, Zurich, Switzerland",
-            "node-bundle-version": "0.1.0" if self.node_id else KNIME_VERSION,
+            "node-bundle-vendor": "KNIME AG, Zurich, Switzerland",
+            "node-bundle-version": KNIME_VERSION,
             "factory_settings": factory_settings,
             **creation,
             "name": self.name,
@@ -151,14 +185,26 @@ class Workflow:
             "created_by": KNIME_VERSION, "created_by_nightly": False, "version": "5.1.0", "name": None,
             "authorInformation": {"authored-by": "care_bridge developers", "authored-when": "2024-01-01 00:00:00 +0000",
                                   "lastEdited-by": None, "lastEdited-when": None},
-            "customDescription": self.description, "state": "IDLE", "workflow_variables": wvars,
+            "customDescription": None, "state": "IDLE",
+            **({"workflow_variables": wvars} if wvars else {}),  # KNIME writes the config only when there are some
+            "workflow_credentials": {},
             "nodes": nodes, "connections": conns,
         })
+
+    def metadata_xml(self) -> bytes:
+        """``workflow-metadata.xml``: where KNIME AP >= 5.1 keeps a workflow's description (elements in the order
+        KNIME writes them; no author: the author stays in ``workflow.knime``)."""
+        root = ET.Element("workflow-metadata", {"content-type": "text/plain", "xmlns": METADATA_NS})
+        ET.SubElement(root, "created").text = "2024-01-01T00:00:00.000+00:00"
+        ET.SubElement(root, "last-modified").text = "2024-01-01T00:00:00.000+00:00"
+        ET.SubElement(root, "description").text = self.description
+        ET.indent(root)
+        return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
 
     def files(self) -> dict[str, bytes]:
         """Archive member name → content."""
         top = self.name
-        files = {f"{top}/workflow.knime": self.workflow_knime()}
+        files = {f"{top}/workflow.knime": self.workflow_knime(), f"{top}/workflow-metadata.xml": self.metadata_xml()}
         for n in self.nodes:
             files[f"{top}/{n.folder}/settings.xml"] = n.settings()
         if self.data_readme:
@@ -209,7 +255,10 @@ options = care.RestoreOptions.from_settings(
     fail_on_error=flag("care_fail_on_error"),
 )
 table = care.restore_table(images, restorer, v["care_output_folder"], options)
-knio.output_tables[0] = knio.Table.from_pandas(table)
+# Explicit Arrow column types: an all-empty column (e.g. restore_error when all rows succeed) keeps its type
+# instead of becoming "void"; an input table's RowIDs and columns pass through unchanged.
+source = knio.input_tables[0].to_pyarrow() if len(knio.input_tables) > 0 else None
+knio.output_tables[0] = knio.Table.from_pyarrow(care.arrow_table(table, source))
 '''
 
 DATA_README = """Workflow data area. The example settings use paths relative to this folder:
@@ -265,7 +314,7 @@ def workflows() -> list[Workflow]:
     script = Workflow(
         "CARE restore a folder (Python Script)",
         "For sites that cannot install extensions: KNIME's stock Python Script node calls care_bridge.",
-        [Node(1, "Python Script", {"script": PYTHON_SCRIPT, "executable_selection": ""}, 200, 150,
+        [Node(1, "Python Script", {"python3_command": "", "script": PYTHON_SCRIPT}, 200, 150,
               ports={"Input object (pickled)": [], "Input table": [], "Output table": [TABLE_PORT],
                      "Output image": [], "Output object (pickled)": []})],
         [],

@@ -79,6 +79,13 @@ def _check_model_schema(schema) -> None:
             "the model input is not a CARE model table; connect a CARE Bundle Reader or CARE Trainer")
 
 
+def _table(df, source=None):
+    """The output table with explicit Arrow column types (``care_bridge.knime_nodes.arrow_table``): an all-empty
+    column keeps the type configure declared instead of becoming "void"; ``source``'s RowIDs and columns pass
+    through unchanged."""
+    return knext.Table.from_pyarrow(logic.arrow_table(df, None if source is None else source.to_pyarrow()))
+
+
 def _fail(e: CareBridgeError):
     """Expected failures end the node with their one-line message (no traceback in the KNIME console)."""
     return RuntimeError(str(e))
@@ -124,7 +131,7 @@ class CareImageLister:
             df = logic.list_images(_resolve(self.folder, ctx), pattern=self.pattern, target_folder=target)
         except CareBridgeError as e:
             raise _fail(e) from None
-        return knext.Table.from_pandas(df)
+        return _table(df)
 
 
 @knext.node(name="CARE Bundle Reader", id="care_bundle_reader", node_type=knext.NodeType.SOURCE,
@@ -153,7 +160,7 @@ class CareBundleReader:
 
     def execute(self, ctx):
         try:
-            return knext.Table.from_pandas(logic.describe_bundle(_resolve(self.bundle, ctx), engine=self.engine))
+            return _table(logic.describe_bundle(_resolve(self.bundle, ctx), engine=self.engine))
         except CareBridgeError as e:
             raise _fail(e) from None
 
@@ -230,7 +237,7 @@ class CareRestorer:
         failed = int((out["restore_status"] != "ok").sum())
         if failed:
             ctx.set_warning(f"{failed} of {len(out)} rows failed; see the restore_error column")
-        return knext.Table.from_pandas(out)
+        return _table(out, images)
 
 
 @knext.node(name="CARE Evaluator", id="care_evaluator", node_type=knext.NodeType.MANIPULATOR,
@@ -266,7 +273,7 @@ class CareEvaluator:
                                        fail_on_error=self.fail_on_error, progress=ctx.set_progress)
         except CareBridgeError as e:
             raise _fail(e) from None
-        return knext.Table.from_pandas(out)
+        return _table(out, table)
 
 
 @knext.parameter_group(label="Training")
@@ -336,4 +343,4 @@ class CareTrainer:
                                     overwrite=self.overwrite, work_dir=ctx.get_workflow_temp_dir())
         except CareBridgeError as e:
             raise _fail(e) from None
-        return knext.Table.from_pandas(out)
+        return _table(out)

@@ -55,7 +55,7 @@ def read_knwf(path: Path) -> tuple[str, dict, dict[str, dict], dict[str, bytes]]
     top = tops.pop()
     docs = {}
     for name, data in members.items():
-        if name.endswith((".xml", ".knime")):
+        if name.endswith((".xml", ".knime")) and not name.endswith("/workflow-metadata.xml"):
             root = ET.fromstring(data)
             assert root.tag == NS + "config"
             assert root.get("key") == name.rsplit("/", 1)[1]

@@ -171,3 +171,36 @@ def test_trainer_configure_explains_the_train_extra(knext, ext, monkeypatch):
     monkeypatch.setattr(ext.importlib.util, "find_spec", lambda name: None if name == "tensorflow" else real(name))
     with pytest.raises(knext.InvalidParametersError, match=r"care_bridge\[train\]"):
         node.configure(knext.ConfigurationContext(), schema)
+
+
+def test_output_tables_have_the_types_configure_declared_even_when_a_column_is_empty(
+        knext, ext, tmp_path, tiffs, fake_restorer, monkeypatch):
+    # Every row succeeds with a non-probabilistic bundle: restore_error and scale_path hold no value. Left to Arrow's
+    # inference they would arrive in KNIME as "void" columns (knime/knime-python, knime/_arrow/_backend.py), unlike
+    # the string columns configure declared; the nodes declare the Arrow types instead.
+    bundle = tmp_path / "m.zip"
+    bundle.write_bytes(b"stand-in")
+    monkeypatch.setattr(kn, "load_restorer", lambda path, engine="auto", **kw: fake_restorer)
+    images = knext.Table.from_pandas(pd.DataFrame({kn.IMAGE_COLUMN: [str(p) for p in tiffs]},
+                                                  index=["first", "second", "third"]))
+    node = _node(knext, ext, "care_restorer", output_folder="restored")
+    schema = node.configure(knext.ConfigurationContext(), images.schema, ext._model_schema())
+    out = node.execute(_ctx(knext, tmp_path), images, _model_table(knext, bundle))
+    assert out.schema == schema  # names and types
+    assert {c.name: c.ktype for c in out.schema}[kn.SCALE_COLUMN] == knext.string()
+    assert out.to_pyarrow().column(kn.SCALE_COLUMN).null_count == len(tiffs)
+    assert list(out.to_pandas().index) == ["first", "second", "third"]  # the input's RowIDs
+    plain = knext.Table.from_pandas(pd.DataFrame({"restore_error": [None] * len(tiffs)}))  # the old way
+    assert {c.name: c.ktype for c in plain.schema}["restore_error"] == knext.void()
+
+    evaluator = _node(knext, ext, "care_evaluator", prediction_column=kn.IMAGE_COLUMN,
+                      target_column=kn.RESTORED_COLUMN)
+    espec = evaluator.configure(knext.ConfigurationContext(), out.schema)
+    scored = evaluator.execute(_ctx(knext, tmp_path), out)
+    assert scored.schema == espec and scored.to_pyarrow().column("evaluate_error").null_count == len(tiffs)
+
+
+def test_source_nodes_output_the_types_they_declare(knext, ext, tmp_path, make_tiffs):
+    make_tiffs(tmp_path / "wf" / "data" / "images", 2)
+    lister = _node(knext, ext, "care_image_lister")
+    assert lister.execute(_ctx(knext, tmp_path)).schema == lister.configure(knext.ConfigurationContext())

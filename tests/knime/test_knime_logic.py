@@ -216,3 +216,43 @@ def test_train_table_checks_before_training(tmp_path, tiffs):
     (tmp_path / "m.zip").write_bytes(b"someone else's")
     with pytest.raises(CareBridgeError, match="not written by this node"):
         kn.train_table(df, tmp_path / "m.zip", overwrite=True)
+
+
+def test_arrow_table_declares_the_types_of_all_empty_columns(tmp_path, tiffs, fake_restorer):
+    # KNIME moves tables as Arrow; an inferred column without any value is Arrow's null type, a "void" column in
+    # KNIME (knime/knime-python, org.knime.python3.arrow/.../knime/_arrow/_backend.py: pa.null() -> voidSpec).
+    import pyarrow as pa
+
+    out = kn.restore_table(_table(tiffs), fake_restorer, tmp_path / "out")  # every row ok, not probabilistic
+    assert out["restore_error"].isna().all() and out[kn.SCALE_COLUMN].isna().all()
+    assert pa.types.is_null(pa.Table.from_pandas(out)["restore_error"].type)  # what inference alone gives
+    t = kn.arrow_table(out)
+    types = dict(zip(t.schema.names, t.schema.types))
+    assert t.schema.names[0] == kn.ROW_ID_COLUMN and t.column(0).to_pylist() == ["Row0", "Row1", "Row2"]
+    assert types[kn.SCALE_COLUMN] == types["restore_error"] == types["restore_status"] == pa.string()
+    assert types["restore_seconds"] == pa.float64()
+    assert t.column(kn.SCALE_COLUMN).null_count == len(tiffs)
+
+    empty = kn.arrow_table(pd.DataFrame({c: [] for c in (*kn.MODEL_COLUMNS, *kn.EVALUATE_COLUMNS)}))
+    assert empty.num_rows == 0 and not any(pa.types.is_null(x) for x in empty.schema.types)
+    et = dict(zip(empty.schema.names, empty.schema.types))
+    assert et["n_channel_in"] == pa.int64() and et["probabilistic"] == pa.bool_() and et["ssim"] == pa.float64()
+    other = kn.arrow_table(pd.DataFrame({"note": [None, None], "count": [1, 2]}, index=["a", "b"]))
+    assert other.schema.types[1:] == [pa.string(), pa.int64()] and other.column(0).to_pylist() == ["a", "b"]
+
+
+def test_arrow_table_keeps_the_input_columns_and_row_ids_as_they_came():
+    import pyarrow as pa
+
+    base = pa.table({kn.ROW_ID_COLUMN: pa.array(["r7", "r9"]), kn.IMAGE_COLUMN: pa.array(["a.tif", "b.tif"]),
+                     "plate": pa.array([3, None], pa.int32()), "empty": pa.array([None, None], pa.float32())})
+    df = base.drop_columns([kn.ROW_ID_COLUMN]).to_pandas()
+    df["restore_error"] = [None, None]
+    t = kn.arrow_table(df, base)
+    assert t.schema.names == [kn.ROW_ID_COLUMN, kn.IMAGE_COLUMN, "plate", "empty", "restore_error"]
+    assert t.schema.types[:4] == base.schema.types and t.schema.types[4] == pa.string()
+    assert t.column(0).to_pylist() == ["r7", "r9"] and t.column("plate").to_pylist() == [3, None]
+    with pytest.raises(CareBridgeError, match="rows"):
+        kn.arrow_table(df.iloc[:1], base)
+    with pytest.raises(CareBridgeError, match="RowID"):
+        kn.arrow_table(df, base.drop_columns([kn.ROW_ID_COLUMN]))

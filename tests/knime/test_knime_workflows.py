@@ -10,11 +10,13 @@ extracted and run against the knime.scripting.io TEST DOUBLE.
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import knime_java as kj
 from knime_knwf_reader import WF_DIR, read_knwf, run_script, script_of_python_workflow
 
 from care_bridge import knime_nodes as kn
@@ -30,6 +32,7 @@ PIPELINES = {
         ("CARE Image Lister", 1, "CARE Restorer", 1), ("CARE Restorer", 1, "CARE Evaluator", 1)},
     "CARE_restore_a_folder_Python_Script.knwf": set(),
 }
+SCRIPT_FACTORY = "org.knime.python3.scripting.nodes2.script.PythonScriptNodeFactory"
 NODE_IDS = {"CARE Image Lister": "care_image_lister", "CARE Bundle Reader": "care_bundle_reader",
             "CARE Restorer": "care_restorer", "CARE Evaluator": "care_evaluator", "CARE Trainer": "care_trainer"}
 
@@ -60,15 +63,59 @@ def test_connections_form_the_documented_pipeline(knwf):
     assert len(inputs) == len(set(inputs)), "an input port is connected twice"
 
 
-def test_extension_node_settings_are_declared_parameters(knwf, knext, ext):
-    _, (_, wf, settings, _) = knwf
-    for folder, s in settings.items():
-        if s["factory"] != "org.knime.python3.scripting.nodes2.script.PythonScriptNodeFactory":
-            assert s["factory_settings"] == {"extension_id": "org.carebridge.care_bridge_knime",
-                                             "node_id": NODE_IDS[s["name"]]}
-            node = knext.double_nodes[s["factory_settings"]["node_id"]].factory()
-            assert set(s["model"]) == set(knext.double_parameters(node))  # all of them, nothing unknown
-            knext.double_inject(node, s["model"])  # validated as KNIME would
+def _typed_settings(members: dict[str, bytes]) -> dict[str, dict]:
+    """Every node's settings.xml read with KNIME's entry types (the knime_java double), by node folder."""
+    out = {}
+    for name, data in members.items():
+        if name.endswith("/settings.xml"):
+            key, cfg = kj.parse_config_xml(data)
+            assert key == "settings.xml"
+            out[name.split("/", 1)[1].rsplit("/", 1)[0]] = cfg
+    return out
+
+
+def test_extension_node_settings_load_as_knime_loads_them(knwf, knext, ext):
+    # How KNIME reads an extension node's model (knime/knime-python org.knime.python3.nodes/.../settings/
+    # JsonNodeSettings.java + JsonNodeSettingsSchema.java; knime/knime-core-ui JsonNodeSettingsMapperUtil.java):
+    # the model and each parameter group must be typed JSON objects, the saved extension version must be
+    # knime.yml's (else KNIME runs its settings-compatibility path), and every declared parameter is there.
+    _, (_, wf, settings, members) = knwf
+    version = kj.read_knime_yml(ROOT / "knime_workflows" / "care_bridge_knime" / "knime.yml").version
+    for folder, s in _typed_settings(members).items():
+        if kj.get_string(s, "factory") == SCRIPT_FACTORY:
+            continue
+        assert settings[folder]["factory_settings"] == {"extension_id": "org.carebridge.care_bridge_knime",
+                                                        "node_id": NODE_IDS[settings[folder]["name"]]}
+        params, saved_version = kj.load_extension_node_model(s["model"])
+        assert saved_version == version
+        node = knext.double_nodes[settings[folder]["factory_settings"]["node_id"]].factory()
+        assert set(params) == set(knext.double_parameters(node))  # all of them, nothing unknown
+        knext.double_inject(node, params)  # validated as KNIME would
+
+
+def test_extension_nodes_name_the_plug_in_that_holds_their_factory(knwf):
+    # KNIME writes the bundle of the factory class, org.knime.python3.nodes, for a Python extension's nodes (seen
+    # in a workflow KNIME AP 5.1 saved: knime/knime-python-extension-template, demo/Example_with_Python_node.knwf,
+    # "My Template Node (#3)/settings.xml"); the bundle is what KNIME offers to install when a node is missing.
+    _, (_, _, settings, _) = knwf
+    for s in settings.values():
+        bundle = s["node-bundle-symbolic-name"]
+        if s["factory"] == SCRIPT_FACTORY:
+            assert bundle == "org.knime.python3.scripting.nodes"
+        else:
+            assert s["factory"].startswith(bundle + ".") and bundle == "org.knime.python3.nodes"
+
+
+def test_the_double_refuses_the_old_layouts():
+    # what the builder wrote before (#13): untyped model objects, no saved version, executable_selection
+    model = {"bundle": kj.Entry("xstring", "m.zip"), "training": {"epochs": kj.Entry("xint", 3)}}
+    with pytest.raises(kj.InvalidSettingsException):
+        kj.load_extension_node_model(model)
+    typed = {"json-type_Internals": kj.Entry("xstring", "OBJECT"), "bundle": kj.Entry("xstring", "m.zip")}
+    assert kj.load_extension_node_model(typed) == ({"bundle": "m.zip"}, "0.0.0")
+    with pytest.raises(kj.InvalidSettingsException, match="python3_command"):
+        kj.load_python_script_model({"executable_selection": kj.Entry("xstring", ""),
+                                     "script": kj.Entry("xstring", "pass")})
 
 
 def _strings(d):
@@ -77,6 +124,22 @@ def _strings(d):
             yield from _strings(v)
         elif isinstance(v, str):
             yield v
+
+
+def test_the_description_is_where_knime_reads_it(knwf, builder):
+    # A workflow of format "version" 5.1.0 has its description read from workflow-metadata.xml, not from
+    # workflow.knime (knime/knime-core, org.knime.core/.../workflow/FileWorkflowPersistor.java:
+    # loadWorkflowMetadata); content type and element order as in the workflow-metadata.xml files KNIME wrote
+    # (knime/knime-core, org.knime.core.workflow.tests/.../workflow-metadata.xml; the knime-python-extension-template
+    # demo workflow). KNIME also always writes workflow_credentials.
+    name, (top, wf, _, members) = knwf
+    assert wf["version"] == "5.1.0" and "workflow_credentials" in wf
+    root = ET.fromstring(members[f"{top}/workflow-metadata.xml"])
+    ns = "{http://www.knime.org/core/node/workflow/metadata/v1.0}"
+    assert root.tag == ns + "workflow-metadata" and root.get("content-type") == "text/plain"
+    assert [c.tag[len(ns):] for c in root] == ["created", "last-modified", "description"]
+    (want,) = [w.description for w in builder.workflows() if builder.knwf_name(w) == name]
+    assert want and root.find(ns + "description").text == want
 
 
 def test_no_absolute_paths_of_the_building_machine(knwf):
@@ -108,11 +171,21 @@ def test_knime_escaping_round_trips(builder):
 
 
 def test_python_script_declares_its_ports_and_variables():
-    _, _, settings, _ = read_knwf(WF_DIR / "CARE_restore_a_folder_Python_Script.knwf")
+    _, wf, settings, members = read_knwf(WF_DIR / "CARE_restore_a_folder_Python_Script.knwf")
     (s,) = settings.values()
-    assert s["factory"] == "org.knime.python3.scripting.nodes2.script.PythonScriptNodeFactory"
-    ports = s["node_creation_config"]
-    assert ports["Input table"] == {} and list(ports["Output table"]) == ["port_0"]
+    assert s["factory"] == SCRIPT_FACTORY
+    (typed,) = _typed_settings(members).values()
+    # KNIME AP >= 5.2 reads the strings python3_command ("" = the Python preferences) and script, nothing else
+    # (knime/knime-python, org.knime.python3.scripting.nodes/.../nodes2/PythonScriptNodeSettings.java)
+    command, script = kj.load_python_script_model(typed["model"])
+    assert command == "" and set(typed["model"]) == {"python3_command", "script"}
+    # the port configuration is the top-level node_creation_config (knime/knime-core,
+    # FileNativeNodeContainerPersistor.saveCreationConfig / ModifiableNodeCreationConfiguration)
+    assert "node_creation_config" not in s["factory_settings"]
+    ports = kj.load_creation_config(typed, kj.PYTHON_SCRIPT_PORT_GROUPS)
+    assert ports["Input table"] == [] and ports["Output table"] == ["org.knime.core.node.BufferedDataTable"]
+    for var in wf["workflow_variables"].values():  # FlowVariable.save: name, class (the type id), value
+        assert set(var) == {"name", "class", "value"} and var["class"] == "STRING"
     script, variables = script_of_python_workflow()
     used = set(re.findall(r'(?:v\.get\(|v\[|flag\()"(care_\w+)"', script))
     assert used == set(variables)

@@ -8,9 +8,13 @@ public API documentation (knime.extension, KNIME AP 5.x) and written independent
   ``ColumnParameter`` and ``parameter_group``, with validation on assignment like KNIME's;
 - ``ConfigurationContext`` / ``ExecutionContext`` (flow variables, warnings, progress, cancellation, workflow
   data area, temp dir);
-- ``Table.from_pandas`` / ``to_pandas`` with KNIME's strictness: a column must hold one type (mixed ``object``
-  columns fail as they do in the Arrow conversion), row ids come from a string index or are generated;
-- ``Schema``, ``Column`` and the type factories ``string()``, ``double()``, ``int64()``, ``bool_()``.
+- ``Table.from_pandas`` / ``from_pyarrow`` / ``to_pandas`` / ``to_pyarrow`` backed by an Arrow table with the
+  ``<RowID>`` column first, converting as KNIME's Arrow backend does (knime/knime-python,
+  ``org.knime.python3.arrow/src/main/python/knime/_arrow/_table.py`` and ``_pandas.py``): mixed ``object``
+  columns fail, an object column without any value becomes Arrow ``null``, i.e. a "void" column, and RowIDs
+  follow KNIME's ``auto`` / ``keep`` / ``generate`` rules;
+- ``Schema``, ``Column`` and the type factories ``string()``, ``double()``, ``int64()``, ``bool_()`` (and
+  ``void()``, the type KNIME gives an Arrow ``null`` column).
 
 Test-only extras (not KNIME API) start with ``double_``: the node registry and helpers to set parameters the
 way KNIME injects saved settings. Anything not listed here is deliberately missing, so code that relies on more
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 # --------------------------------------------------------------------------------------------- types / schema
 
@@ -137,74 +142,126 @@ class Schema:
         return "Schema<" + ", ".join(f"{c.name}: {c.ktype}" for c in self._columns) + ">"
 
 
-def _ktype_of(series: pd.Series) -> KnimeType:
-    """The KNIME type Arrow would give a pandas column; mixed Python objects are an error, as in KNIME."""
-    if pd.api.types.is_bool_dtype(series):
+ROW_ID = "<RowID>"
+
+
+def void() -> KnimeType:
+    """The type KNIME gives an Arrow column of type ``null`` (DataSpec.voidSpec(): a column without any type)."""
+    return KnimeType("void")
+
+
+def _ktype_of_arrow(t: pa.DataType) -> KnimeType:
+    """The KNIME type of an Arrow column type (knime/knime-python, ``knime/_arrow/_table.py`` and
+    ``_backend.py``: ``pa.null()`` becomes the void type)."""
+    if pa.types.is_null(t):
+        return void()
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return string()
+    if pa.types.is_boolean(t):
         return bool_()
-    if pd.api.types.is_integer_dtype(series):
+    if pa.types.is_int64(t):
         return int64()
-    if pd.api.types.is_float_dtype(series):
+    if pa.types.is_int32(t):
+        return int32()
+    if pa.types.is_float64(t):
         return double()
-    if pd.api.types.is_string_dtype(series) or series.dtype == object:
-        kinds = {type(v) for v in series if v is not None and not (isinstance(v, float) and v != v)}
-        if kinds <= {str}:
-            return string()
-        if kinds <= {bool}:
-            return bool_()
-        if kinds <= {int}:
-            return int64()
-        if kinds <= {float, int}:
-            return double()
-        raise TypeError(f"column {series.name!r} mixes types {sorted(k.__name__ for k in kinds)}; "
-                        "KNIME's Arrow conversion cannot store it")
-    raise TypeError(f"column {series.name!r} has dtype {series.dtype}, which this double does not model")
+    raise TypeError(f"Arrow type {t} is not modelled by this double")
+
+
+def _pandas_row_ids(df: pd.DataFrame, row_ids: str) -> pa.Array:
+    """KNIME's RowIDs from a DataFrame index (``knime/_arrow/_pandas.py``: ``_create_row_ids_for_auto_keep``):
+    ``auto``: an integer index ``n`` becomes ``Row{n}``, any other index its ``str``; ``keep``: always ``str``."""
+    if len(df) == 0:
+        return pa.array([], pa.string())
+    idx = df.index.to_series()
+    if row_ids == "auto" and idx.dtype.kind in "iu":
+        return pa.array([f"Row{i}" for i in idx], pa.string())
+    return pa.array([str(i) for i in idx], pa.string())
 
 
 class Table:
-    """A KNIME table: data plus schema, converted from and to pandas."""
+    """A KNIME table: an Arrow table whose first column is ``<RowID>`` (strings), as in KNIME's ``ArrowTable``.
 
-    def __init__(self, df: pd.DataFrame, schema: Schema):
-        self._df, self._schema = df, schema
+    ``from_pandas`` converts like KNIME (``pyarrow.Table.from_pandas`` after KNIME's RowID handling): a column
+    that mixes Python types fails, and an object column without any value becomes Arrow ``null``, which KNIME
+    shows as a "void" column. ``from_pyarrow`` keeps the types it is given.
+    """
+
+    def __init__(self, table: pa.Table):
+        names = table.schema.names
+        if not names or names[0] != ROW_ID or not pa.types.is_string(table.schema.field(0).type):
+            raise ValueError("the first column of a KNIME table must be the string column <RowID>")
+        if ROW_ID in names[1:]:
+            raise RuntimeError("The column name '<RowID>' is reserved for internal purposes")
+        if len(set(names)) != len(names):
+            raise RuntimeError("Duplicate column names detected")
+        ids = table.column(0)
+        if ids.null_count or len(set(ids.to_pylist())) != len(ids):
+            raise ValueError("Row IDs must be unique and not missing")
+        self._table = table
 
     @classmethod
     def from_pandas(cls, data: pd.DataFrame, sentinel: Any = None, row_ids: str = "auto") -> Table:
         if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"from_pandas expects a pandas.DataFrame, got {type(data)}")
+            raise ValueError(f"Table.from_pandas expects a pandas.DataFrame, but got {type(data)}")
         if row_ids not in ("auto", "keep", "generate"):
-            raise ValueError(f"row_ids must be 'auto', 'keep' or 'generate', not {row_ids!r}")
-        if not all(isinstance(c, str) for c in data.columns):
-            raise TypeError("KNIME column names must be strings")
-        if len(set(data.columns)) != len(data.columns):
-            raise RuntimeError("Duplicate column names detected")
+            raise ValueError('row_ids must be one of ["auto", "keep", "generate"]')
         df = data.copy()
-        string_index = len(df) > 0 and all(isinstance(i, str) for i in df.index)
-        if row_ids == "generate" or (row_ids == "auto" and not string_index):
-            df.index = [f"Row{i}" for i in range(len(df))]
-        elif row_ids == "keep" and not string_index and len(df) > 0:
-            raise TypeError("row_ids='keep' needs a string index")
-        if df.index.has_duplicates:
-            raise ValueError("Row IDs must be unique")
-        schema = Schema([_ktype_of(df[c]) for c in df.columns], list(df.columns))
-        return cls(df, schema)
+        df.columns = [str(c) for c in df.columns]
+        body = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)  # raises on mixed types
+        if row_ids == "generate":
+            ids = pa.array([f"Row{i}" for i in range(len(df))], pa.string())
+        else:
+            ids = _pandas_row_ids(df, row_ids)
+        return cls(body.add_column(0, pa.field(ROW_ID, pa.string()), ids))
+
+    @classmethod
+    def from_pyarrow(cls, data: pa.Table, sentinel: Any = None, row_ids: str = "auto") -> Table:
+        """``auto``: a first column ``<RowID>`` of strings is kept (of integers: ``Row{n}``), else new RowIDs are
+        generated; ``keep``: the first column is the RowID; ``generate``: new RowIDs (``knime/_arrow/_table.py``:
+        ``_create_table_from_pyarrow``)."""
+        if not isinstance(data, pa.Table):
+            raise TypeError(f"from_pyarrow expects a pyarrow.Table, got {type(data)}")
+        first = data.schema.field(0) if data.num_columns else None
+        generate = pa.array([f"Row{i}" for i in range(data.num_rows)], pa.string())
+        if row_ids == "auto":
+            if first is not None and first.name == ROW_ID and pa.types.is_string(first.type):
+                return cls(data)
+            if first is not None and first.name == ROW_ID and pa.types.is_integer(first.type):
+                ids = pa.array([f"Row{n}" for n in data.column(0).to_pylist()], pa.string())
+                return cls(data.set_column(0, pa.field(ROW_ID, pa.string()), ids))
+            return cls(data.add_column(0, pa.field(ROW_ID, pa.string()), generate))
+        if row_ids == "keep":
+            return cls(data)
+        if row_ids == "generate":
+            return cls(data.add_column(0, pa.field(ROW_ID, pa.string()), generate))
+        raise ValueError('row_ids must be one of ["auto", "generate", "keep"]')
 
     def to_pandas(self, sentinel: Any = None) -> pd.DataFrame:
-        return self._df.copy()
+        df = self._table.drop_columns([ROW_ID]).to_pandas()
+        df.index = pd.Index(self._table.column(0).to_pylist(), dtype=object)
+        return df
+
+    def to_pyarrow(self, sentinel: Any = None) -> pa.Table:
+        """The Arrow table, ``<RowID>`` first (as KNIME's ``ArrowTable.to_pyarrow``)."""
+        return self._table
 
     @property
     def schema(self) -> Schema:
-        return self._schema
+        fields = list(self._table.schema)[1:]
+        return Schema([_ktype_of_arrow(f.type) for f in fields], [f.name for f in fields])
 
     @property
     def column_names(self) -> list[str]:
-        return self._schema.column_names
+        return self._table.schema.names[1:]
 
     @property
     def num_rows(self) -> int:
-        return len(self._df)
+        return self._table.num_rows
 
     @property
     def num_columns(self) -> int:
-        return self._schema.num_columns
+        return self._table.num_columns - 1
 
 
 # --------------------------------------------------------------------------------------------- parameters
