@@ -68,7 +68,7 @@ def inspect_bundle(path: str | Path) -> dict[str, Any]:
                 "inputs": [list(t.shape) for t in b.test_inputs],
                 "outputs": [list(t.shape) for t in b.test_outputs],
             },
-            "authors": [a.get("name") for a in rdf.get("authors") or [] if isinstance(a, dict)],
+            "authors": [str(a.get("name") or "?") for a in rdf.get("authors") or [] if isinstance(a, dict)],
             "license": rdf.get("license"),
             "cite": [{"text": c.get("text"), "doi": c.get("doi")} for c in rdf.get("cite") or [] if isinstance(c, dict)],
             "provenance": care.get("provenance") if care else _bioimageio_config(rdf).get("training"),

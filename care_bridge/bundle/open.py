@@ -162,10 +162,13 @@ def open_bundle(path: str | Path, *, limits: ZipLimits = DEFAULT_LIMITS, verify:
         if verify:
             verify_files(root, files, where)
         care = (rdf.get("config") or {}).get("care_bridge") if isinstance(rdf.get("config"), dict) else None
-        if care is not None:
-            info = info_from_care_block(rdf, where)
-        else:
-            info = info_from_tensors(rdf, where)
+        try:
+            info = info_from_care_block(rdf, where) if care is not None else info_from_tensors(rdf, where)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError, StopIteration, OverflowError) as e:
+            # the description's values are checked where they are read; a combination the checks did not foresee
+            # is still a malformed description, not a crash (found by tests/hostile/test_fuzz.py)
+            raise BundleError(f"{where}: rdf.yaml is malformed ({type(e).__name__}: {str(e)[:120]}); check it "
+                              "against the bioimage.io model spec 0.5") from None
         formats: dict[str, Path] = {}
         for fmt, w in (rdf.get("weights") or {}).items():
             src = w.get("source") if isinstance(w, dict) else None

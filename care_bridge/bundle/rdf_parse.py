@@ -38,7 +38,54 @@ def check_format(rdf: Any, where: str) -> dict[str, Any]:
         )
     if rdf.get("type") != "model":
         raise BundleError(f"{where}: resource type {rdf.get('type')!r} is not 'model'; give a model bundle")
+    check_structure(rdf, where)
     return rdf
+
+
+def _need(value: Any, kind: type, path: str, where: str) -> None:
+    if not isinstance(value, kind):
+        name = {dict: "mapping", list: "list", str: "string"}.get(kind, kind.__name__)
+        raise BundleError(f"{where}: rdf.yaml {path} must be a {name}, not {type(value).__name__}; the bundle is "
+                          "malformed")
+
+
+def check_structure(rdf: dict[str, Any], where: str) -> None:
+    """The containers the parsers walk have the kinds the spec gives them (a list of tensors, each a mapping with
+    a list of axis mappings, ...): an untrusted rdf.yaml whose ``inputs`` is a string or whose axis is a list is a
+    one-line error here instead of a crash deeper down. Values are checked where they are read."""
+    for key in ("inputs", "outputs", "authors", "maintainers", "cite", "covers", "attachments", "tags"):
+        if rdf.get(key) is not None:
+            _need(rdf[key], list, key, where)
+    for key in ("weights", "config"):
+        if rdf.get(key) is not None:
+            _need(rdf[key], dict, key, where)
+    for fmt, w in (rdf.get("weights") or {}).items():
+        _need(w, dict, f"weights.{fmt}", where)
+    for key in ("authors", "cite"):
+        for i, a in enumerate(rdf.get(key) or []):
+            _need(a, dict, f"{key}[{i}]", where)
+    for key in ("inputs", "outputs"):
+        for i, t in enumerate(rdf.get(key) or []):
+            at = f"{key}[{i}]"
+            _need(t, dict, at, where)
+            _need(t.get("axes", []), list, f"{at}.axes", where)
+            for j, ax in enumerate(t.get("axes") or []):
+                _need(ax, dict, f"{at}.axes[{j}]", where)
+                if ax.get("channel_names") is not None:
+                    _need(ax["channel_names"], list, f"{at}.axes[{j}].channel_names", where)
+            for k in ("preprocessing", "postprocessing"):
+                _need(t.get(k) or [], list, f"{at}.{k}", where)
+                for j, op in enumerate(t.get(k) or []):
+                    _need(op, dict, f"{at}.{k}[{j}]", where)
+                    _need(op.get("kwargs") or {}, dict, f"{at}.{k}[{j}].kwargs", where)
+            if t.get("test_tensor") is not None:
+                _need(t["test_tensor"], dict, f"{at}.test_tensor", where)
+    care = (rdf.get("config") or {}).get("care_bridge")
+    if care is not None:
+        _need(care, dict, "config.care_bridge", where)
+        for k in ("network", "output_denormalization", "procedure", "ensemble", "calibration", "pixel_size"):
+            if care.get(k) is not None:
+                _need(care[k], dict, f"config.care_bridge.{k}", where)
 
 
 def _field(block: dict[str, Any], key: str, kind, where: str):
@@ -238,11 +285,50 @@ def _ops(descrs: Any, tensor: str, where: str) -> tuple[dict[str, Any], ...]:
                 f"(supported: {', '.join(sorted(SUPPORTED_OPS))})"
             )
         kwargs = dict(op.get("kwargs") or {})
+        _check_kwargs(oid, kwargs, tensor, where)
         if kwargs.get("reference_tensor") not in (None, tensor):
             raise BundleError(f"{where}: op {oid!r} of {tensor!r} references tensor {kwargs['reference_tensor']!r};"
                               " cross-tensor statistics are not supported")
         ops.append({"id": oid, "kwargs": kwargs})
     return tuple(ops)
+
+
+# the kwargs each op reads (bioimage.io spec 0.5): "num" a finite number, "nums" a number or a non-empty list of
+# them, "axes" a list of axis ids, "str" a string; a kwarg marked required must be present
+_NUM, _NUMS, _AXES, _STR = "a finite number", "a number or a list of numbers", "a list of axis ids", "a string"
+OP_KWARGS: dict[str, dict[str, tuple[str, bool]]] = {
+    "scale_range": {"min_percentile": (_NUM, False), "max_percentile": (_NUM, False), "eps": (_NUM, False),
+                    "axes": (_AXES, False), "reference_tensor": (_STR, False)},
+    "zero_mean_unit_variance": {"eps": (_NUM, False), "axes": (_AXES, False)},
+    "fixed_zero_mean_unit_variance": {"mean": (_NUMS, True), "std": (_NUMS, True), "eps": (_NUM, False),
+                                      "axis": (_STR, False)},
+    "scale_linear": {"gain": (_NUMS, False), "offset": (_NUMS, False), "axis": (_STR, False)},
+    "clip": {"min": (_NUM, False), "max": (_NUM, False)},
+    "binarize": {"threshold": (_NUMS, False), "axis": (_STR, False)},
+    "sigmoid": {},
+    "ensure_dtype": {"dtype": (_STR, False)},
+}
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_kwargs(oid: str, kwargs: dict[str, Any], tensor: str, where: str) -> None:
+    """Each kwarg the runtime reads has the kind the spec gives it (untrusted values, checked before use)."""
+    for key, (kind, required) in OP_KWARGS.get(oid, {}).items():
+        if key not in kwargs or kwargs[key] is None:
+            if required:
+                raise BundleError(f"{where}: op {oid!r} of {tensor!r} needs kwarg {key!r}")
+            continue
+        v = kwargs[key]
+        ok = (_is_num(v) if kind == _NUM
+              else _is_num(v) or (isinstance(v, list) and 0 < len(v) <= 4096 and all(map(_is_num, v)))
+              if kind == _NUMS
+              else isinstance(v, list) and all(isinstance(a, str) for a in v) if kind == _AXES
+              else isinstance(v, str))
+        if not ok:
+            raise BundleError(f"{where}: op {oid!r} of {tensor!r}: kwarg {key!r} is {str(v)[:40]!r}, not {kind}")
 
 
 def info_from_tensors(rdf: dict[str, Any], where: str) -> ModelInfo:

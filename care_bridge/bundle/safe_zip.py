@@ -14,6 +14,7 @@ import hashlib
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -21,6 +22,7 @@ from .. import tempdirs
 from ..errors import BundleError
 
 _CHUNK = 1 << 20
+COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ def _check_name(name: str, where: str) -> PurePosixPath:
     p = PurePosixPath(name)
     if p.is_absolute() or (len(name) > 1 and name[1] == ":"):
         raise BundleError(f"{where}: entry {name!r} has an absolute path; refusing to extract it")
+    if len(name.encode("utf-8", "surrogatepass")) > 1024 or any(len(part.encode("utf-8", "surrogatepass")) > 255
+                                                               for part in p.parts):
+        raise BundleError(f"{where}: entry {name[:60]!r}… has a name longer than file systems allow; refusing")
     if any(part == ".." for part in p.parts):
         raise BundleError(f"{where}: entry {name!r} contains '..' and would escape the folder; refusing")
     return p
@@ -85,6 +90,9 @@ def check_archive(zf: zipfile.ZipFile, where: str, limits: ZipLimits = DEFAULT_L
                 raise BundleError(f"{where}: entry {name!r} is not a regular file (mode {oct(mode)}); refusing")
         if info.flag_bits & 0x1:
             raise BundleError(f"{where}: entry {name!r} is encrypted; bundles must not be encrypted")
+        if info.compress_type not in COMPRESSIONS:
+            raise BundleError(f"{where}: entry {name!r} uses compression method {info.compress_type}; bundles use "
+                              "stored or deflated entries (re-zip the bundle)")
         if info.is_dir():
             continue
         if info.file_size > limits.max_entry_bytes:
@@ -127,7 +135,7 @@ def safe_extract(
         raise BundleError(f"{zip_path} does not exist or is not a file; give the path of a bundle .zip")
     try:
         zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as e:
+    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError, EOFError) as e:
         raise BundleError(f"{where} is not a readable zip file ({e}); download the bundle again") from e
     with zf:
         files = check_archive(zf, where, limits)
@@ -167,7 +175,8 @@ def safe_extract(
                 raise BundleError(f"no space left on device while extracting {where} into {root.parent}; free some "
                                   "space (or set TMPDIR to a larger disk) and retry") from None
             raise BundleError(f"{where} is corrupt ({e}); download the bundle again") from e
-        except (zipfile.BadZipFile, EOFError) as e:  # CRC errors, truncated archives
+        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, ValueError) as e:  # CRC errors,
+            # truncated archives, damaged compressed data, headers that contradict each other
             shutil.rmtree(root, ignore_errors=True)
             raise BundleError(f"{where} is corrupt ({e}); download the bundle again") from e
     return root

@@ -178,12 +178,15 @@ def validate_bundle(
         if core:
             from .core_test import run_test_model
 
-            for fmt in bundle.formats:
-                if fmt == "tensorflow_saved_model_bundle":  # bioimageio.core would load (run) it: check it first
-                    from ..runtime.tf_guard import check_saved_model
+            from ..runtime.onnx_guard import check_onnx_model
+            from ..runtime.tf_guard import check_saved_model
 
+            # bioimageio.core would load (run) the weights: they pass care_bridge's checks first
+            guards = {"tensorflow_saved_model_bundle": check_saved_model, "onnx": check_onnx_model}
+            for fmt in bundle.formats:
+                if fmt in guards:
                     try:
-                        check_saved_model(bundle.formats[fmt])
+                        guards[fmt](bundle.formats[fmt])
                     except CareBridgeError as e:
                         report.checks.append(Check(f"bioimageio.core {fmt}", False, f"not run: {e}"))
                         continue

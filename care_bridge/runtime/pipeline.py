@@ -201,6 +201,7 @@ def predict_batch(engine: Engine, info: ModelInfo, batch: list[Sample], plan: Ti
     for tile in plan.tiles:
         blocks = np.stack([ops.apply_all(smp.prepared, read_block(smp.x, tile.read)) for smp in batch])
         ys = engine.run(blocks)
+        check_engine_output(info, ys, blocks.shape, keep)
         dst, src = [], []
         for k in keep:
             s = info.scale[k]
@@ -220,6 +221,22 @@ def predict_batch(engine: Engine, info: ModelInfo, batch: list[Sample], plan: Ti
                 sink.write(smp.index, tuple(dst), mu, bb, back)
             if on_tile is not None:
                 on_tile()
+
+
+def check_engine_output(info: ModelInfo, ys: list[np.ndarray], in_shape: tuple[int, ...], keep: list[int]) -> None:
+    """The weights must return what the description declares: one array per output, batch first, each kept
+    spatial axis ``round(size * scale)`` long; otherwise a one-line error (a bundle whose rdf.yaml disagrees with
+    its weights), not a broadcasting error while stitching."""
+    want = tuple(int(round(in_shape[1 + k] * info.scale[k])) for k in keep)
+    for name, y in zip(info.output_names, ys):
+        got = tuple(y.shape[1:-1])
+        if y.ndim != len(keep) + 2 or y.shape[0] != in_shape[0] or got != want:
+            raise CareBridgeError(f"the weights returned output {name!r} of shape {list(y.shape)} where the "
+                                  f"description declares {[in_shape[0], *want, '…']}; rdf.yaml does not match the "
+                                  "weights (ask the bundle's authors)")
+    if len(ys) < len(info.output_names):
+        raise CareBridgeError(f"the weights returned {len(ys)} output(s), the description declares "
+                              f"{len(info.output_names)}; rdf.yaml does not match the weights")
 
 
 MAX_BATCH = 32

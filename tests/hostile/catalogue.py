@@ -105,6 +105,15 @@ def _symlink_entry() -> zipfile.ZipInfo:
     return info
 
 
+def _odd_compression(folder: Path) -> bytes:
+    """A valid bundle whose first entry claims compression method 99 (in the local and the central header)."""
+    data = bytearray(base_bundle(folder).read_bytes())
+    for sig, at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        i = data.find(sig)
+        struct.pack_into("<H", data, i + at, 99)
+    return bytes(data)
+
+
 def _many_entries(folder: Path) -> Job:
     bad = _edit_zip(base_bundle(folder), folder / "bad.zip", extra=[(f"junk/{i}.txt", b"") for i in range(10_001)])
     return predict(folder, bad)
@@ -386,6 +395,16 @@ CASES: list[Case] = [
         source="https://example.org/model.onnx")), r"no local weights"),
     Case("rdf_inconsistent_care_block", _rdf_variant(lambda r: r["config"]["care_bridge"].update(axes="ZYX")),
          r"axes|inconsistent|care_bridge"),
+    # found by the fuzzer (tests/hostile/test_fuzz.py), kept as regressions
+    Case("rdf_inputs_not_a_list", _rdf_variant(lambda r: r.update(inputs="input")), r"inputs must be a list"),
+    Case("rdf_axis_not_a_mapping", _rdf_variant(lambda r: r["inputs"][0].update(axes=[["y"], ["x"]])),
+         r"must be a mapping"),
+    Case("rdf_op_kwarg_of_the_wrong_kind", _rdf_variant(
+        lambda r: r["inputs"][0]["preprocessing"][0]["kwargs"].update(axes=True)), r"kwarg 'axes'"),
+    Case("rdf_declares_an_output_the_weights_do_not_give", _rdf_variant(
+        lambda r: (r.pop("config"), r["outputs"][0]["axes"].pop(2))), r"does not match the weights|disagree"),
+    Case("bundle_unsupported_compression_method", _raw_bundle(_odd_compression), r"compression method"),
+    Case("bundle_entry_name_too_long", _bundle_variant(extra=[("x" * 300, b"x")]), r"longer than file systems"),
     # bundle files
     Case("weights_sha256_mismatch", _bundle_variant(replace={"model.onnx": b"tampered" * 100}), r"sha256"),
     Case("weights_missing", _bundle_variant(drop=("model.onnx",)), r"missing"),
