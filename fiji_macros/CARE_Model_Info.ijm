@@ -26,11 +26,8 @@ if (via == "hosted" || (via == "auto" && hosted)) {
 	cli = opt("cli", "");
 	if (cli == "") cli = call("ij.Prefs.get", "care_bridge.cli", "care-bridge");
 	else call("ij.Prefs.set", "care_bridge.cli", cli);
-	if (File.separator == "/")
-		text = exec("sh", "-c", "\"$0\" \"$@\" 2>&1; echo care-bridge-exit=$?", cli, "inspect", bundle);
-	else
-		text = exec("cmd", "/c", "\"" + cli + "\" inspect \"" + bundle + "\" 2>&1");
-	if (indexOf(text, "care-bridge-exit=127") >= 0)
+	text = exec(cli, "--report-to-stdout", "inspect", bundle);  // no shell: nothing in a path is interpreted
+	if (indexOf(text, "care-bridge-exit=") < 0)
 		exit("CARE Model Info: the care-bridge command line was not found at '" + cli + "'; install care_bridge and give its path once with cli=[/path/to/care-bridge]");
 	if (indexOf(text, "care-bridge: error:") >= 0)
 		exit("CARE Model Info: " + substring(text, indexOf(text, "care-bridge: error:") + 20));

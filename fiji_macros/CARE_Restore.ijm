@@ -89,9 +89,17 @@ function restoreStandalone(bundle, nTiles, engine, budget, axes, title, readouts
 	id = getImageID();
 	frameInterval = Stack.getFrameInterval();
 	info = getMetadata("Info");
-	tmp = getDirectory("temp") + "care_bridge_" + d2s(getTime(), 0) + "_" + d2s(floor(random * 1e9), 0) + File.separator;
-	File.makeDirectory(tmp);
-	if (!File.isDirectory(tmp))
+	// a fresh, unguessable folder: a name that already exists (someone else's, perhaps a link planted in a shared
+	// temporary folder) is never used
+	tmp = "";
+	for (attempt = 0; attempt < 20 && tmp == ""; attempt++) {
+		name = getDirectory("temp") + "care_bridge_" + d2s(getTime(), 0) + "_" + d2s(floor(random * 1e9), 0) + d2s(floor(random * 1e9), 0) + File.separator;
+		if (!File.exists(name)) {
+			File.makeDirectory(name);
+			if (File.isDirectory(name)) tmp = name;
+		}
+	}
+	if (tmp == "")
 		{ r = fail("cannot create a temporary folder in " + getDirectory("temp") + "; check free space and permissions"); return r; }
 	input = tmp + "input.tif";
 	output = tmp + "output.tif";
@@ -163,31 +171,31 @@ function runCli(cli, bundle, input, output, nTiles, engine, budget, axes, readou
 	return out;
 }
 
-// Run cli with the arguments in array a; stdout and stderr together, and the exit code as care-bridge-exit=N.
+// Run cli with the arguments in array a, without any shell (nothing in a path is interpreted, on Windows as
+// elsewhere); --report-to-stdout puts errors and the exit code (care-bridge-exit=N) on the standard output,
+// the only stream ImageJ's exec() returns.
 function execCli(cli, a) {
-	if (File.separator == "/") {
-		// sh -c '"$0" "$@"' runs cli with its arguments unquoted-safe; 2>&1 and the exit code come back to exec()
-		wrap = "\"$0\" \"$@\" 2>&1; echo care-bridge-exit=$?";
-		if (a.length == 3) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2]);
-		if (a.length == 8) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
-		if (a.length == 9) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
-		if (a.length == 10) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
-		if (a.length == 11) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
-		if (a.length == 12) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]);
-		if (a.length == 13) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
-		if (a.length == 14) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
-		if (a.length == 15) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]);
-		if (a.length == 16) return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
-		return exec("sh", "-c", wrap, cli, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16]);
-	}
-	line = cli;
-	for (i = 0; i < a.length; i++) line = line + " \"" + a[i] + "\"";
-	return exec("cmd", "/c", line + " 2>&1");
+	r = "--report-to-stdout";
+	if (a.length == 3) return exec(cli, r, a[0], a[1], a[2]);
+	if (a.length == 4) return exec(cli, r, a[0], a[1], a[2], a[3]);
+	if (a.length == 5) return exec(cli, r, a[0], a[1], a[2], a[3], a[4]);
+	if (a.length == 6) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (a.length == 7) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+	if (a.length == 8) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+	if (a.length == 9) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
+	if (a.length == 10) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
+	if (a.length == 11) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
+	if (a.length == 12) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]);
+	if (a.length == 13) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
+	if (a.length == 14) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
+	if (a.length == 15) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]);
+	if (a.length == 16) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+	return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16]);
 }
 
 // Turn what the command line printed into one message that names the problem and the fix.
 function cliProblem(text, cli) {
-	if (indexOf(text, "care-bridge-exit=127") >= 0 || indexOf(text, "Cannot run program") >= 0 || indexOf(text, "not recognized") >= 0)
+	if (indexOf(text, "care-bridge-exit=") < 0 && (indexOf(text, "Cannot run program") >= 0 || indexOf(text, "error=2") >= 0 || lengthOf(text) == 0))
 		return "the care-bridge command line was not found at '" + cli + "'; install care_bridge (pip install care_bridge) and give its path once with cli=[/path/to/care-bridge]";
 	lines = split(text, "\n");
 	for (i = 0; i < lines.length; i++)

@@ -69,16 +69,13 @@ function folderStandalone(input, output, bundle) {
 	else call("ij.Prefs.set", "care_bridge.cli", cli);
 	over = "--engine=" + opt("engine", "auto");
 	if (toLowerCase(opt("overwrite", "false")) == "true") over = "--overwrite";
-	w = "\"$0\" \"$@\" 2>&1; echo care-bridge-exit=$?";
-	if (File.separator == "/")
-		text = exec("sh", "-c", w, cli, "predict", "--bundle", bundle, "--input", input, "--output", output,
-			"--engine=" + opt("engine", "auto"), "--n-tiles=" + opt("n_tiles", "auto"),
-			"--memory-budget=" + opt("memory_budget", "auto"), "--axes=" + opt("axes", ""),
-			"--suffix=" + opt("suffix", ""), "--readouts=" + opt("readouts", ""), "--level=" + opt("level", "0.9"),
-			"--n-samples=" + opt("n_samples", "16"), over);
-	else
-		text = exec("cmd", "/c", "\"" + cli + "\" predict --bundle \"" + bundle + "\" --input \"" + input + "\" --output \"" + output + "\" \"--engine=" + opt("engine", "auto") + "\" \"--n-tiles=" + opt("n_tiles", "auto") + "\" \"--memory-budget=" + opt("memory_budget", "auto") + "\" \"--axes=" + opt("axes", "") + "\" \"--suffix=" + opt("suffix", "") + "\" \"--readouts=" + opt("readouts", "") + "\" \"--level=" + opt("level", "0.9") + "\" \"--n-samples=" + opt("n_samples", "16") + "\" " + over + " 2>&1");
-	if (indexOf(text, "care-bridge-exit=127") >= 0)
+	// no shell (nothing in a path is interpreted, on Windows as elsewhere); errors and the exit code on stdout
+	text = exec(cli, "--report-to-stdout", "predict", "--bundle", bundle, "--input", input, "--output", output,
+		"--engine=" + opt("engine", "auto"), "--n-tiles=" + opt("n_tiles", "auto"),
+		"--memory-budget=" + opt("memory_budget", "auto"), "--axes=" + opt("axes", ""),
+		"--suffix=" + opt("suffix", ""), "--readouts=" + opt("readouts", ""), "--level=" + opt("level", "0.9"),
+		"--n-samples=" + opt("n_samples", "16"), over);
+	if (indexOf(text, "care-bridge-exit=") < 0)
 		exit("CARE Restore Folder: the care-bridge command line was not found at '" + cli + "'; install care_bridge and give its path once with cli=[/path/to/care-bridge]");
 	lines = split(text, "\n");
 	out = "";

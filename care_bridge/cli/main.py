@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"care_bridge {__version__}")
+    parser.add_argument("--report-to-stdout", action="store_true",
+                        help="for callers that read only standard output (ImageJ's exec(), which the Fiji macros use "
+                             "without any shell): errors go to standard output too, and the last line says "
+                             "care-bridge-exit=N; give it before the command")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in _commands():
         cmd.register(sub)
@@ -49,6 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["--report-to-stdout"]:
+        return _run(argv)
+    real_stderr, code = sys.stderr, 1
+    sys.stderr = sys.stdout  # argparse's own errors too
+    try:
+        code = _run(argv)
+    except SystemExit as e:  # argparse: usage errors (2), --help / --version (0)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    finally:
+        sys.stderr = real_stderr
+        print(f"care-bridge-exit={code}", flush=True)
+    return code
+
+
+def _run(argv: list[str]) -> int:
     configure_onnxruntime()
     configure_tensorflow()
     remove_on_termination()  # SIGTERM/SIGHUP: temporary outputs and extracted bundles are removed on the way out

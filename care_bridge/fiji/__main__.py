@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     rc = main()
+    from ..tempdirs import cleanup
+
+    cleanup()  # os._exit skips atexit: remove this process' temporary folder first
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(rc)

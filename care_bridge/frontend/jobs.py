@@ -126,7 +126,7 @@ def restore_file(restorer, input_path: str | os.PathLike, output_path_: str | os
     for p in (out, sp, *extra):
         if p is not None and p.exists() and not options.overwrite:
             raise CareBridgeError(f"output {p} already exists; choose another path or pass --overwrite")
-    image, meta = read_image(inp)
+    image, meta = read_image(inp, max_bytes=options.memory_budget)  # declared size checked before decoding
     ax = input_axes(restorer, image.ndim, meta.axes, options.axes)
     res = restorer.restore(image, ax, n_tiles=options.n_tiles, memory_budget=options.memory_budget,
                            progress=progress, readouts=options.readouts)

@@ -71,6 +71,9 @@ class OnnxEngine(_LayoutMixin):
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, info: ModelInfo, *, threads: int | None = None, precision: str = "fp32"):
+        from .onnx_guard import check_onnx_model
+
+        check_onnx_model(path)  # an ONNX model is a program too: standard operators, self-contained weights
         configure_onnxruntime()
         import onnxruntime as ort
 

@@ -107,7 +107,7 @@ def test_probabilistic_bundle_gives_a_scale_image(way, images, onnx_bundle, tmp_
     ("rgb", "is an RGB image; convert it first"),
     ("stack_on_2d_model", "this is a 2D model (YX) and the image has a Z axis"),
     ("bad_tiles", "n_tiles='two' is not understood"),
-    ("broken_weights", "onnx weights model.onnx cannot be loaded"),
+    ("broken_weights", "model.onnx is not a valid ONNX model"),
 ])
 def test_bad_input_stops_with_a_message_and_leaves_images_alone(way, case, message, images, onnx_bundle,
                                                                  broken_bundle, tmp_path, run_hosted, run_standalone):
@@ -202,3 +202,21 @@ def test_model_info_refuses_a_tampered_bundle(way, onnx_bundle, tmp_path, run_ho
 def test_model_info_missing_bundle(tmp_path, run_standalone):
     r = run_standalone(MACROS / "CARE_Model_Info.ijm", f"bundle=[{tmp_path / 'none.zip'}]")
     assert "CARE Model Info: bundle" in r.out and "does not exist" in r.out
+
+
+def test_paths_with_shell_characters_are_never_interpreted(images, onnx_bundle, tmp_path, run_standalone):
+    """The standalone macros run care-bridge without any shell (on Windows they used ``cmd /c``, where such a path
+    could run a command): a bundle and an output in folders named with shell syntax work, and nothing runs."""
+    import shutil
+
+    odd = tmp_path / "a&b|c;$(touch PWNED)`touch PWNED2`'x %PATH%"
+    odd.mkdir()
+    bundle = odd / "model.zip"
+    shutil.copy(onnx_bundle("2d"), bundle)
+    out = odd / "out.tif"
+    r = run_standalone(DRIVER, restore_args(**{"in": images["yx8"]}, bundle=bundle, out=out, cli=CLI))
+    assert r.rc == 0 and out.is_file(), r.out + r.err
+    info = run_standalone(MACROS / "CARE_Model_Info.ijm", f"bundle=[{bundle}] via=[standalone] cli=[{CLI}]")
+    assert "tiny 2d" in info.out, info.out
+    for where in (tmp_path, odd, Path.cwd(), run_standalone.tmpdir):
+        assert not list(Path(where).glob("PWNED*")), "a shell interpreted the path"

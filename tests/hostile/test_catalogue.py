@@ -78,3 +78,17 @@ def test_hostile_input_is_refused_cleanly(case: Case, isolated, capsys):
     if root is not None:
         assert not any(root.iterdir()), f"temporary files left in the process folder: {list(root.iterdir())[:3]}"
     assert not any(home.iterdir()), "something was written under $HOME"
+
+
+def test_report_to_stdout_puts_the_error_and_the_exit_code_on_stdout(isolated, capsys):
+    """What the Fiji macros read (ImageJ's exec() returns only standard output; no shell redirects stderr)."""
+    work, _, _ = isolated
+    assert main(["--report-to-stdout", "predict", "--bundle", str(work / "none.zip"), "--input", "x.tif",
+                 "--output", str(work / "o.tif")]) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"care-bridge: error: bundle {work / 'none.zip'} does not exist; check the path",
+                                "care-bridge-exit=2"] and err == ""
+    assert main(["--report-to-stdout", "predict", "--no-such-option"]) == 2
+    out, err = capsys.readouterr()
+    assert "unrecognized arguments" in out or "required" in out
+    assert out.splitlines()[-1] == "care-bridge-exit=2" and err == ""
