@@ -165,7 +165,9 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
                         "number spread over Y and X (4 = 2x2), or one per axis: 2,2 / 1,4,4 / '2 2'. Isotropic "
                         "models count the stack's Z,Y,X")
     p.add_argument("--memory-budget", default=None, metavar="SIZE",
-                   help="working memory per tile when tiling automatically, e.g. 512M, 2G (default 1G)")
+                   help="working memory of the whole restoration, e.g. 512M, 2G: the image, its outputs and the "
+                        "tiles, which get what is left (an image that cannot fit is refused before it is decoded). "
+                        "Default: tiles get 1G and the image must fit in the available memory")
     p.add_argument("--engine", default="auto", help="inference engine for bundles: auto (the fastest available "
                    "here), onnxruntime, tensorflow, openvino (pip install 'care_bridge[openvino]')")
     p.add_argument("--precision", default="fp32", metavar="PREC",
