@@ -3,7 +3,7 @@
 // Options (ImageJ's key=[value] style; from another macro: runMacro(".../CARE_Restore.ijm", options)):
 //   bundle=[/path/model.zip]    the bioimage.io bundle (zip or unpacked folder)             (required)
 //   n_tiles=[auto]              auto, none, one number (4 = 2x2) or one per spatial axis (2,2  1,4,4  [2 2])
-//   memory_budget=[auto]        working memory per tile when n_tiles=auto, e.g. 512M or 2G
+//   memory_budget=[auto]        working memory of the whole restoration (image, outputs, tiles), e.g. 2G
 //   axes=[]                     axes of the image if not its ImageJ dimensions, e.g. TYX
 //   engine=[auto]               auto, onnxruntime or tensorflow
 //   via=[auto]                  auto (hosted when Python hosts this ImageJ, else standalone), hosted, standalone

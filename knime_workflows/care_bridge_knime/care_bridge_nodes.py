@@ -190,8 +190,9 @@ class CareRestorer:
     n_tiles = knext.StringParameter("Tiles", "'auto', 'none', one number spread over Y and X ('4' = 2x2), or "
                                     "tiles per spatial axis such as '2,2' or '1,2,2'.",
                                     default_value="auto")
-    memory_budget = knext.StringParameter("Memory budget", "Working memory per tile when Tiles is 'auto', e.g. "
-                                          "'512M' or '2G'; empty: 1G.", default_value="", is_advanced=True)
+    memory_budget = knext.StringParameter("Memory budget", "Working memory of the whole restoration: the image, its "
+                                          "outputs and the tiles, which get the rest when Tiles is 'auto'; e.g. "
+                                          "'512M' or '2G'; empty: tiles get 1G.", default_value="", is_advanced=True)
     axes = knext.StringParameter("Axes", "Axes of the images (e.g. 'ZYX'); empty: as the TIFF declares.",
                                  default_value="", is_advanced=True)
     readouts = knext.StringParameter("Readouts", "Reliability readouts of a probabilistic or ensemble bundle, "
