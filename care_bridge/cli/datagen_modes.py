@@ -6,6 +6,12 @@ isotropic   --input STACK.tif [--axes ZYX] --factor F [--psf PSF.tif | --psf-sig
 upsampling  (--input STACK.tif ... | --synthetic N --shape Z,Y,X) --factor F     (isotropic stacks)
 projection  --synthetic N --shape Z,Y,X [--photons P]                            (simulated epithelia)
 tubules / granules  --synthetic N --shape Y,X [--photons P]                       (simulated structures)
+
+Every mode normalizes as CARE (each patch by its whole source image's percentiles, levels drawn per patch unless
+``--percentiles`` fixes them, ``--percentile-jitter`` with it); ``--threshold`` (CSBDeep's foreground filter)
+acts in isotropic and upsampling, ``--no-augment`` in isotropic, tubules and granules; any other option of
+``--mode pairs`` is refused with one line. Patch files record each patch's source (image, stack or, for
+isotropic, plane), so ``train`` validates on whole held-out sources.
 """
 
 from __future__ import annotations
@@ -53,12 +59,19 @@ def _read_stacks(args) -> list[np.ndarray]:
     return out
 
 
+def _levels(args) -> dict:
+    return {"percentiles": tuple(args.percentiles) if args.percentiles else None,
+            "percentile_jitter": args.percentile_jitter or 0.0}
+
+
 def make_mode_patches(args):
-    """(X, Y, config, meta) for ``args.mode``; nothing is written."""
+    """(X, Y, config, meta) for ``args.mode``; nothing is written. ``meta["source"]`` (an array, one integer per
+    patch) names each patch's source (``meta["source_names"]``)."""
     from ..pipelines import isotropic, projection, subdiffraction, upsampling
 
     mode, seed = args.mode, args.seed
     ps = tuple(args.patch_shape)
+    threshold = 0.4 if args.threshold is None else args.threshold
     if mode == "isotropic":
         _need(args, "input", "factor")
         if len(args.input) != 1:
@@ -74,7 +87,8 @@ def make_mode_patches(args):
         (stack,) = _read_stacks(args)
         axes = args.axes or ("ZYX" if stack.ndim == 3 else "CZYX")
         X, Y, info = isotropic.make_isotropic_data(stack, axes, factor=args.factor, psf=psf, patch_shape=ps,
-                                                   n_patches=args.n_patches, seed=seed)
+                                                   n_patches=args.n_patches, seed=seed, threshold=threshold,
+                                                   augment=not args.no_augment, **_levels(args))
         config = isotropic.isotropic_config(factor=info["effective_factor"], n_channels=X.shape[-1])
         return X, Y, config, {"description": f"isotropic pairs from {args.input[0].name}", **info}
     if mode == "upsampling":
@@ -85,37 +99,53 @@ def make_mode_patches(args):
             _need(args, "synthetic", "shape")
             stacks = [isotropic.synthetic_isotropic_volume(args.shape, seed=seed + i) for i in range(args.synthetic)]
         X, Y, info = upsampling.make_upsampling_data(stacks, factor=args.factor, patch_shape=ps,
-                                                     n_patches=args.n_patches, seed=seed)
+                                                     n_patches=args.n_patches, seed=seed, threshold=threshold,
+                                                     **_levels(args))
+        if args.input:
+            info["source_names"] = [p.name for p in args.input]
         return X, Y, upsampling.upsampling_config(factor=args.factor), {"description": "Z-subsampled pairs", **info}
     if mode == "projection":
         _need(args, "synthetic", "shape")
         photons = 5.0 if args.photons is None else args.photons
-        X, Y, _ = projection.make_projection_data(args.synthetic, args.shape, photons=photons, seed=seed)
+        X, Y, info = projection.make_projection_data(args.synthetic, args.shape, photons=photons, seed=seed,
+                                                     **_levels(args))
+        info = {k: info[k] for k in ("normalization", "percentiles", "percentile_ranges", "percentile_jitter",
+                                     "source", "source_names")}
         return X, Y, projection.projection_config(), {"description": "simulated epithelia", "photons": photons,
-                                                      "axes_y": "SYXC"}
+                                                      "axes_y": "SYXC", **info}
     if mode in subdiffraction.STRUCTURES:
         _need(args, "synthetic", "shape")
         photons = 50.0 if args.photons is None else args.photons
         X, Y, info = subdiffraction.make_subdiffraction_data(mode, args.synthetic, tuple(args.shape),
                                                              photons=photons, patch_shape=ps,
-                                                             n_patches=args.n_patches, seed=seed)
+                                                             n_patches=args.n_patches, seed=seed,
+                                                             augment=not args.no_augment, **_levels(args))
         return X, Y, subdiffraction.subdiffraction_config(mode), {"description": f"simulated {mode}", **info}
     raise CareBridgeError(f"unknown mode {mode!r}; choose one of pairs, {', '.join(MODES)}")
 
 
-PAIRS_ONLY = {"low": None, "high": None, "percentiles": None, "percentile_jitter": None, "threshold": None,
-              "no_augment": False, "normalization": "image"}
+# the options of --mode pairs, with their defaults, and the modes whose generators use each of them
+PAIRS_OPTIONS = {"low": None, "high": None, "normalization": "image", "percentiles": None,
+                 "percentile_jitter": None, "threshold": None, "no_augment": False}
+USED_BY = {
+    "percentiles": set(MODES), "percentile_jitter": set(MODES),
+    "threshold": {"isotropic", "upsampling"},  # CSBDeep's foreground filter of the patches' targets
+    "no_augment": {"isotropic", "tubules", "granules"},  # the generators that augment
+}
 
 
 def refuse_unused(args) -> None:
-    """Every accepted flag must act: the options of ``--mode pairs`` that the mode generators do not use are
-    refused with one line instead of being silently ignored."""
-    given = [k for k, default in PAIRS_ONLY.items() if getattr(args, k, default) != default]
+    """Every accepted flag must act: the options of ``--mode pairs`` that ``args.mode``'s generator does not use
+    are refused with one line instead of being silently ignored."""
+    given = [k for k, default in PAIRS_OPTIONS.items()
+             if getattr(args, k, default) != default and args.mode not in USED_BY.get(k, ())]
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise CareBridgeError(f"{flags} {'has' if len(given) == 1 else 'have'} no effect with --mode {args.mode} "
-                              "(its generator normalizes whole stacks and samples its own patches); remove "
+                              f"(its generator normalizes whole images and samples its own patches); remove "
                               f"{'it' if len(given) == 1 else 'them'}")
+    if args.percentile_jitter is not None and args.percentiles is None:
+        raise CareBridgeError("--percentile-jitter needs --percentiles LOW HIGH (sampled levels vary already)")
 
 
 def run_mode(args) -> int:
@@ -126,6 +156,9 @@ def run_mode(args) -> int:
     if args.n_patches is None or args.n_patches < 2:
         raise CareBridgeError("--n-patches must be >= 2 (training needs a validation patch)")
     X, Y, config, meta = make_mode_patches(args)
-    save_mode_patches(args.out, X, Y, config, meta, overwrite=args.overwrite)
-    print(f"{len(X)} {args.mode} patch pairs {X.shape[1:-1]} -> {Y.shape[1:-1]}; written to {args.out}")
+    sources = meta.pop("source")
+    save_mode_patches(args.out, X, Y, config, meta, overwrite=args.overwrite, sources=sources)
+    kept = meta.get("foreground_fraction")
+    fg = f" ({np.mean(kept):.0%} of the possible patches pass the foreground filter)" if kept is not None else ""
+    print(f"{len(X)} {args.mode} patch pairs {X.shape[1:-1]} -> {Y.shape[1:-1]}{fg}; written to {args.out}")
     return 0

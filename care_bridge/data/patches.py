@@ -49,10 +49,19 @@ class PatchReport:
         )
 
 
+def check_threshold(threshold: float) -> float:
+    """A foreground threshold: a fraction of the image's robust maximum, ``0 <= threshold <= 1`` (as CSBDeep)."""
+    if not (np.isfinite(threshold) and 0 <= threshold <= 1):
+        raise CareBridgeError(f"the foreground threshold must be between 0 and 1, got {threshold}")
+    return float(threshold)
+
+
 def foreground_mask(
     y: np.ndarray, patch_shape: Sequence[int], *, threshold: float = 0.4, percentile: float = 99.9
 ) -> np.ndarray:
-    """Pixels that may serve as patch centres: max-filtered ``y`` above ``threshold x percentile(y)``."""
+    """Pixels that may serve as patch centres: max-filtered ``y`` above ``threshold x percentile(y)``
+    (CSBDeep ``no_background_patches``: filter size half the patch, ``0 <= threshold <= 1``)."""
+    check_threshold(threshold)
     filt = maximum_filter(y, size=[max(1, p // 2) for p in patch_shape], mode="constant")
     return filt > threshold * np.percentile(y, percentile)
 
@@ -148,17 +157,28 @@ def percentile_levels(n: int, rng: np.random.Generator, *, low: float | None = N
     return np.stack([lo, hi], axis=1)
 
 
+def percentile_meta(low: float | None, high: float | None, jitter: float = 0.0) -> dict:
+    """What a patch file records about its normalization levels (fixed, or drawn from CSBDeep's ranges)."""
+    sampled = low is None or high is None
+    return {"percentiles": None if sampled else [low, high],
+            "percentile_ranges": [list(SAMPLED_LOW), list(SAMPLED_HIGH)] if sampled else None,
+            "percentile_jitter": jitter}
+
+
 def normalize_with_image_percentiles(X: np.ndarray, Y: np.ndarray, x: np.ndarray, y: np.ndarray,
                                      levels: np.ndarray, *, eps: float = DEFAULT_EPS) -> None:
     """In place, CARE's normalization: patch ``i`` of ``X`` (``"S<spatial>C"``) is mapped by the ``levels[i]``
     percentiles of the whole source image ``x`` (``"<spatial>C"``), per channel, ``(v - p_low) / (p_high - p_low
-    + eps)``; ``Y`` likewise by the same levels of ``y``."""
-    red = tuple(range(x.ndim - 1))
-    expand = (slice(None),) + (None,) * (X.ndim - 2) + (slice(None),)
+    + eps)``; ``Y`` likewise by the same levels of ``y``. ``x`` and ``y`` may differ in shape and
+    dimensionality (e.g. ``x`` the samples of a degraded stack, ``"NC"``)."""
+    stats = None
     for A, img in ((X, x), (Y, y)):
-        img = np.asarray(img, np.float64)
-        lo = np.percentile(img, levels[:, 0], axis=red)  # (n, C)
-        hi = np.percentile(img, levels[:, 1], axis=red)
+        if stats is None or img is not x:  # the same image for both (isotropic data): its percentiles once
+            img = np.asarray(img, np.float64)
+            red = tuple(range(img.ndim - 1))
+            stats = (np.percentile(img, levels[:, 0], axis=red), np.percentile(img, levels[:, 1], axis=red))
+        lo, hi = stats  # (n, C)
+        expand = (slice(None),) + (None,) * (A.ndim - 2) + (slice(None),)
         A -= lo[expand].astype(np.float32)
         A /= (hi - lo + eps)[expand].astype(np.float32)
 
@@ -226,9 +246,10 @@ def create_patches(
     extra = [a for a in axes if a not in spatial + "C"]
     if extra:
         raise CareBridgeError(f"axes {axes!r}: axis {''.join(extra)} is not supported for patches; use C, Z, Y, X")
+    check_threshold(threshold)
     rng = np.random.default_rng(seed)
     report = PatchReport(axes=spatial, patch_shape=tuple(int(p) for p in patch_shape))
-    Xs, Ys = [], []
+    Xs, Ys, sources, names = [], [], [], []
     it = pairs
     if progress:
         from tqdm import tqdm
@@ -256,6 +277,8 @@ def create_patches(
                                       rng=rng)
             Xs.append(X)
             Ys.append(Y)
+            sources.append(np.full(len(X), len(names), np.int32))
+        names.append(str(name))
     if report.n_images == 0:
         raise CareBridgeError("no image pairs given")
     if not Xs:
@@ -265,29 +288,78 @@ def create_patches(
         )
     X, Y = np.concatenate(Xs), np.concatenate(Ys)
     report.n_patches = len(X)
-    sampled = percentile_low is None or percentile_high is None
     meta = asdict(report) | {"description": description, "normalization": normalization,
-                             "percentiles": None if sampled else [percentile_low, percentile_high],
-                             "percentile_ranges": [list(SAMPLED_LOW), list(SAMPLED_HIGH)] if sampled else None,
-                             "percentile_jitter": percentile_jitter}
-    save_patches(out, X, Y, spatial, meta, overwrite=overwrite)
+                             **percentile_meta(percentile_low, percentile_high, percentile_jitter),
+                             "source_names": names}
+    save_patches(out, X, Y, spatial, meta, overwrite=overwrite, sources=np.concatenate(sources))
     return report
 
 
-def save_patches(out: str | Path, X: np.ndarray, Y: np.ndarray, spatial: str, meta: dict, *, overwrite: bool = False) -> Path:
-    """Write patches atomically as a compressed ``.npz`` (no pickled objects inside)."""
+def save_patches(out: str | Path, X: np.ndarray, Y: np.ndarray, spatial: str, meta: dict, *, overwrite: bool = False,
+                 sources: np.ndarray | None = None) -> Path:
+    """Write patches atomically as a compressed ``.npz`` (no pickled objects inside).
+
+    ``sources`` (optional, one integer per patch) says which source each patch was cut from: patches of
+    different sources share no pixel (source images; for isotropic data, the planes of the stack). Their names
+    go in ``meta["source_names"]`` (indexed by the integer). :func:`load_patches` holds out whole sources for
+    validation when there are several."""
     out = Path(out)
     if out.suffix != ".npz":
         raise CareBridgeError(f"patch file {out} must end in .npz")
+    arrays = {"X": X, "Y": Y, "axes": np.array("S" + spatial + "C"), "report": np.array(json.dumps(meta))}
+    if sources is not None:
+        sources = np.asarray(sources)
+        if sources.shape != (len(X),) or sources.dtype.kind not in "iu" or (len(sources) and sources.min() < 0):
+            raise CareBridgeError(f"sources must be one non-negative integer per patch ({len(X)}), got {sources.shape}")
+        arrays["source"] = sources.astype(np.int32)
     with atomic_path(out, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, X=X, Y=Y, axes=np.array("S" + spatial + "C"), report=np.array(json.dumps(meta)))
+            np.savez_compressed(f, **arrays)
     return out
 
 
-def load_patches(path: str | Path, *, validation_fraction: float = 0.1, seed: int = 0):
-    """Load a patch file → ``(X_train, Y_train, X_val, Y_val, axes, meta)``; the split is random but fixed
-    by ``seed``, at least one validation patch."""
+VALIDATION_SPLITS = ("source", "patch")
+
+
+def split_validation_indices(n: int, *, fraction: float = 0.1, seed: int = 0, sources: np.ndarray | None = None,
+                             by: str = "source") -> tuple[np.ndarray, np.ndarray, dict]:
+    """Indices ``(train, validation)`` of ``n`` patches and a description of the split.
+
+    With ``sources`` naming at least two different sources, whole sources are held out, so that no validation
+    patch shares a pixel with a training patch and the validation loss measures generalization to unseen
+    images: the sources are taken in a random order fixed by ``seed``, and the first ``k`` of them are held out,
+    ``k`` (1 to all but one) bringing the validation share closest to ``fraction`` (ties: the smaller ``k``).
+    With few sources this share can exceed ``fraction`` (two equal images: half). Otherwise (no sources, e.g. an
+    old patch file, or a single one) a random ``round(fraction · n)`` patches (at least one) are held out, as
+    before sources were recorded; ``by="patch"`` asks for that rule whatever the sources."""
+    if by not in VALIDATION_SPLITS:
+        raise CareBridgeError(f"validation split {by!r} is unknown; choose source or patch")
+    if n < 2:
+        raise CareBridgeError(f"{n} patch(es) cannot be split; need at least 2 for a train/validation split")
+    if not 0 < fraction < 1:
+        raise CareBridgeError(f"validation fraction must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    ids = None if sources is None or by == "patch" else np.unique(sources)
+    if ids is None or len(ids) < 2:
+        idx = rng.permutation(n)
+        n_val = max(1, int(round(fraction * n)))
+        return idx[n_val:], idx[:n_val], {"by": "patch", "fraction": n_val / n}
+    sources = np.asarray(sources)
+    order = rng.permutation(ids)
+    counts = np.array([np.count_nonzero(sources == s) for s in order])
+    held = np.cumsum(counts)[:-1]  # k = 1 .. len(ids) - 1 sources held out
+    k = int(np.argmin(np.abs(held - fraction * n))) + 1
+    is_val = np.isin(sources, order[:k])
+    val, train = np.flatnonzero(is_val), np.flatnonzero(~is_val)
+    return train, val, {"by": "source", "fraction": len(val) / n, "n_sources": int(len(ids)),
+                        "validation_sources": sorted(int(s) for s in order[:k])}
+
+
+def load_patches(path: str | Path, *, validation_fraction: float = 0.1, seed: int = 0, split: str = "source"):
+    """Load a patch file → ``(X_train, Y_train, X_val, Y_val, axes, meta)``, split by
+    :func:`split_validation_indices` with ``seed``: whole sources held out when the file records at least two
+    (``split="patch"``: random patches whatever the sources), else random patches (at least one).
+    ``meta["validation_split"]`` describes the split (by source: the held-out sources' names)."""
     p = Path(path)
     if not p.is_file():
         raise CareBridgeError(f"patch file {p} does not exist; create it with care-bridge datagen")
@@ -295,13 +367,21 @@ def load_patches(path: str | Path, *, validation_fraction: float = 0.1, seed: in
         with np.load(p, allow_pickle=False) as d:
             X, Y, axes = d["X"], d["Y"], str(d["axes"])
             meta = json.loads(str(d["report"])) if "report" in d else {}
+            sources = d["source"] if "source" in d else None  # files written before sources were recorded have none
     except Exception as e:
         raise CareBridgeError(f"cannot read patch file {p} ({e}); re-create it with care-bridge datagen") from e
+    if X.ndim < 3 or Y.ndim != X.ndim or len(Y) != len(X) or X.dtype.kind not in "uif" or Y.dtype.kind not in "uif" \
+            or not isinstance(meta, dict):
+        raise CareBridgeError(f"{p} holds inputs {X.shape} {X.dtype} and targets {Y.shape} {Y.dtype} that do not "
+                              "pair up (one numeric target per input patch); re-create it with care-bridge datagen")
     if len(X) < 2:
         raise CareBridgeError(f"{p} holds {len(X)} patch(es); need at least 2 for a train/validation split")
-    if not 0 < validation_fraction < 1:
-        raise CareBridgeError("validation fraction must be between 0 and 1")
-    idx = np.random.default_rng(seed).permutation(len(X))
-    n_val = max(1, int(round(validation_fraction * len(X))))
-    v, t = idx[:n_val], idx[n_val:]
+    if sources is not None and sources.shape != (len(X),):
+        raise CareBridgeError(f"{p} records {sources.size} sources for {len(X)} patches; re-create it with "
+                              "care-bridge datagen")
+    t, v, how = split_validation_indices(len(X), fraction=validation_fraction, seed=seed, sources=sources, by=split)
+    names = meta.pop("source_names", None) or []
+    if how["by"] == "source":
+        how["validation_sources"] = [names[s] if s < len(names) else str(s) for s in how["validation_sources"]]
+    meta["validation_split"] = how
     return X[t], Y[t], X[v], Y[v], axes, meta

@@ -26,27 +26,36 @@ def normalize_stack(x: np.ndarray, *, channel_axis: int | None = None, low: floa
     return np.moveaxis(apply_normalization(moved, stats), -1, channel_axis)
 
 
-def split_validation(X: np.ndarray, Y: np.ndarray, *, fraction: float = 0.1, seed: int = 0):
-    """Random, seed-fixed split into ``(X, Y, X_val, Y_val)`` with at least one validation sample."""
+def _split(X: np.ndarray, Y: np.ndarray, fraction: float, seed: int, sources: np.ndarray | None, by: str):
+    from ..data.patches import split_validation_indices
+
     if len(X) != len(Y) or len(X) < 2:
         raise CareBridgeError(f"need at least 2 matching training samples, got {len(X)} inputs / {len(Y)} targets")
-    if not 0 < fraction < 1:
-        raise CareBridgeError(f"validation fraction must be between 0 and 1, got {fraction}")
-    idx = np.random.default_rng(seed).permutation(len(X))
-    n_val = max(1, int(round(fraction * len(X))))
-    v, t = idx[:n_val], idx[n_val:]
+    return split_validation_indices(len(X), fraction=fraction, seed=seed, sources=sources, by=by)
+
+
+def split_validation(X: np.ndarray, Y: np.ndarray, *, fraction: float = 0.1, seed: int = 0,
+                     sources: np.ndarray | None = None, by: str = "source"):
+    """Seed-fixed split into ``(X, Y, X_val, Y_val)``: whole sources held out when ``sources`` (one integer per
+    sample) names at least two, else (or ``by="patch"``) random samples, at least one; see
+    :func:`care_bridge.data.patches.split_validation_indices`."""
+    t, v, _ = _split(X, Y, fraction, seed, sources, by)
     return X[t], Y[t], X[v], Y[v]
 
 
 def train_mode(config: CareConfig, X: np.ndarray, Y: np.ndarray, out_dir: str | Path, *,
-               validation_fraction: float = 0.1, progress: bool = False, data_meta: dict | None = None):
-    """Train ``config``'s network (any mode) on ``X → Y`` into the model folder ``out_dir``."""
+               validation_fraction: float = 0.1, progress: bool = False, data_meta: dict | None = None,
+               sources: np.ndarray | None = None, validation_split: str = "source"):
+    """Train ``config``'s network (any mode) on ``X → Y`` into the model folder ``out_dir``; ``sources`` (one
+    integer per sample): hold out whole sources for validation (:func:`split_validation`; ``validation_split``
+    ``"source"`` or ``"patch"``). The provenance records the split."""
     from ..models.factory import check_network_config
     from ..train import train
 
     check_network_config(config)
-    Xt, Yt, Xv, Yv = split_validation(X, Y, fraction=validation_fraction, seed=config.seed)
-    return train(config, Xt, Yt, Xv, Yv, out_dir, progress=progress, data_meta=data_meta)
+    t, v, how = _split(X, Y, validation_fraction, config.seed, sources, validation_split)
+    return train(config, X[t], Y[t], X[v], Y[v], out_dir, progress=progress,
+                 data_meta={**(data_meta or {}), "validation_split": how})
 
 
 def network_fields(config: CareConfig) -> dict:
@@ -56,9 +65,11 @@ def network_fields(config: CareConfig) -> dict:
 
 
 def save_mode_patches(out: str | Path, X: np.ndarray, Y: np.ndarray, config: CareConfig, meta: dict, *,
-                      overwrite: bool = False) -> Path:
+                      overwrite: bool = False, sources: np.ndarray | None = None) -> Path:
     """Write a patch file (``care_bridge.data.patches`` format) whose report carries ``network``: the mode,
-    axes, channels, pooling and procedure of the network to train (``axes`` in the file are the inputs')."""
+    axes, channels, pooling and procedure of the network to train (``axes`` in the file are the inputs');
+    ``sources``: one integer per patch naming its source (names in ``meta["source_names"]``)."""
     from ..data.patches import save_patches
 
-    return save_patches(out, X, Y, config.axes, {**meta, "network": network_fields(config)}, overwrite=overwrite)
+    return save_patches(out, X, Y, config.axes, {**meta, "network": network_fields(config)}, overwrite=overwrite,
+                        sources=sources)

@@ -17,7 +17,7 @@ from ..axes import check_axes
 from ..data import imaging, modes as datamodes
 from ..errors import CareBridgeError
 from ..models.config import CareConfig
-from .common import normalize_stack, train_mode
+from .common import train_mode
 
 
 def isotropic_config(*, factor: float, n_channels: int = 1, combine: str = "geometric", **fields) -> CareConfig:
@@ -48,39 +48,46 @@ def axial_kernel(sigma_z_px: float, *, width_px: int | None = None) -> np.ndarra
 
 
 def make_isotropic_data(stack: np.ndarray, axes: str, *, factor: float, psf: np.ndarray | None,
-                        patch_shape: tuple[int, int] = (64, 64), n_patches: int = 256,
-                        seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Normalized training pairs ``"SYXC"`` from one anisotropic stack (whole-stack percentile normalization,
-    then :func:`care_bridge.data.modes.isotropic_training_pairs`)."""
+                        patch_shape: tuple[int, int] = (64, 64), n_patches: int = 256, seed: int = 0,
+                        threshold: float = 0.4, augment: bool = True, percentiles: tuple[float, float] | None = None,
+                        percentile_jitter: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Normalized training pairs ``"SYXC"`` from one anisotropic stack
+    (:func:`care_bridge.data.modes.isotropic_training_pairs`: CSBDeep's foreground filter with ``threshold``,
+    ``augment`` = which lateral axis plays Z and mirroring before the degradation, CARE's whole-image
+    normalization with levels drawn per patch unless ``percentiles`` (low, high) fix them). ``info["source"]``
+    holds each patch's plane (:func:`care_bridge.pipelines.common.split_validation` holds out whole planes)."""
     x = np.asarray(stack)
     axes = check_axes(axes, x.ndim)
-    if "C" in axes:
-        x = normalize_stack(x, channel_axis=axes.index("C"))
-    else:
-        x = normalize_stack(x)
     if psf is not None:
         psf = np.asarray(psf, np.float32)
         if psf.ndim not in (2, 3):
             raise CareBridgeError(f"PSF must be 3D (ZYX) or its 2D (z, x) profile, got {psf.ndim}D")
         if not np.isfinite(psf).all():
             raise CareBridgeError("PSF contains NaN/Inf; validate it with care_bridge.data.imaging.load_psf")
+    low, high = percentiles if percentiles is not None else (None, None)
     return datamodes.isotropic_training_pairs(x, axes, factor=factor, psf=psf, patch_shape=patch_shape,
-                                              n_patches=n_patches, rng=np.random.default_rng(seed))
+                                              n_patches=n_patches, rng=np.random.default_rng(seed),
+                                              threshold=threshold, augment=augment, percentile_low=low,
+                                              percentile_high=high, percentile_jitter=percentile_jitter)
 
 
 def train_isotropic(stack: np.ndarray, axes: str, out_dir: str | Path, *, factor: float,
                     psf: np.ndarray | None, patch_shape: tuple[int, int] = (64, 64), n_patches: int = 256,
-                    seed: int = 0, combine: str = "geometric", progress: bool = False, **fields):
-    """Make data from ``stack`` and train an isotropic model into ``out_dir``; returns the TrainResult.
-    ``fields``: further :class:`CareConfig` fields (epochs, unet_n_first, ...). The model's factor is the
-    effective factor actually simulated (:func:`care_bridge.data.modes.effective_factor`)."""
+                    seed: int = 0, combine: str = "geometric", progress: bool = False, threshold: float = 0.4,
+                    augment: bool = True, percentiles: tuple[float, float] | None = None, **fields):
+    """Make data from ``stack`` (:func:`make_isotropic_data`) and train an isotropic model into ``out_dir``,
+    validating on whole held-out planes; returns the TrainResult. ``fields``: further :class:`CareConfig` fields
+    (epochs, unet_n_first, ...). The model's factor is the effective factor actually simulated
+    (:func:`care_bridge.data.modes.effective_factor`)."""
     X, Y, info = make_isotropic_data(stack, axes, factor=factor, psf=psf, patch_shape=patch_shape,
-                                     n_patches=n_patches, seed=seed)
+                                     n_patches=n_patches, seed=seed, threshold=threshold, augment=augment,
+                                     percentiles=percentiles)
     n_c = X.shape[-1]
     config = isotropic_config(factor=info["effective_factor"], n_channels=n_c, combine=combine, seed=seed,
                               **fields)
-    return train_mode(config, X, Y, out_dir, progress=progress,
-                      data_meta={"mode": "isotropic", "factor": factor, "n_patches": int(len(X))})
+    return train_mode(config, X, Y, out_dir, progress=progress, sources=info["source"],
+                      data_meta={"mode": "isotropic", "factor": factor, "n_patches": int(len(X)),
+                                 "foreground_fraction": info["foreground_fraction"]})
 
 
 def synthetic_isotropic_volume(shape_zyx: Sequence[int], *, seed: int = 0, lateral_sigma_px: float = 1.5,

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from ..data import modes as datamodes
+from ..data.patches import normalize_with_image_percentiles, percentile_levels, percentile_meta
 from ..errors import CareBridgeError
 from ..models.config import CareConfig
-from .common import normalize_stack, train_mode
+from .common import train_mode
 
 
 def projection_config(*, n_channels: int = 1, proj_depth: int = 1, proj_n_first: int = 8, **fields) -> CareConfig:
@@ -29,22 +30,29 @@ def projection_config(*, n_channels: int = 1, proj_depth: int = 1, proj_n_first:
                                 source="projection settings")
 
 
-def make_projection_data(n: int, shape_zyx: Sequence[int], *, photons: float, seed: int = 0, **kwargs):
-    """``n`` simulated stacks: ``X`` ``"SZYXC"`` (each stack percentile-normalized), ``Y`` ``"SYXC"`` (each
-    ground-truth projection percentile-normalized), and the generator's info."""
-    X, Y, info = datamodes.projection_training_pairs(n, shape_zyx, photons=photons,
-                                                     rng=np.random.default_rng(seed), **kwargs)
-    X = np.stack([normalize_stack(x) for x in X])
-    Y = np.stack([normalize_stack(y) for y in Y])
-    return X, Y, info
+def make_projection_data(n: int, shape_zyx: Sequence[int], *, photons: float, seed: int = 0,
+                         percentiles: tuple[float, float] | None = None, percentile_jitter: float = 0.0, **kwargs):
+    """``n`` simulated stacks: ``X`` ``"SZYXC"``, each stack normalized by its own percentiles (as prediction
+    normalizes the whole input stack), ``Y`` ``"SYXC"``, each ground-truth projection by its own — one pair of
+    levels per sample, drawn from [1, 3] and [99.5, 99.9] as CSBDeep does unless ``percentiles`` fix them —
+    and the generator's info (+ ``source``: each sample is its own source)."""
+    rng = np.random.default_rng(seed)
+    X, Y, info = datamodes.projection_training_pairs(n, shape_zyx, photons=photons, rng=rng, **kwargs)
+    low, high = percentiles if percentiles is not None else (None, None)
+    levels = percentile_levels(n, rng, low=low, high=high, jitter=percentile_jitter)
+    for i in range(n):
+        x, y = X[i].copy(), Y[i].copy()
+        normalize_with_image_percentiles(X[i : i + 1], Y[i : i + 1], x, y, levels[i : i + 1])
+    return X, Y, {**info, "normalization": "image", **percentile_meta(low, high, percentile_jitter),
+                  "source": np.arange(n, dtype=np.int32), "source_names": [f"stack {k}" for k in range(n)]}
 
 
 def train_projection(n: int, shape_zyx: Sequence[int], out_dir: str | Path, *, photons: float = 5.0, seed: int = 0,
                      proj_depth: int = 1, proj_n_first: int = 8, progress: bool = False, **fields):
     """Simulate ``n`` stacks and train a projection network into ``out_dir``."""
-    X, Y, _ = make_projection_data(n, shape_zyx, photons=photons, seed=seed)
+    X, Y, info = make_projection_data(n, shape_zyx, photons=photons, seed=seed)
     config = projection_config(proj_depth=proj_depth, proj_n_first=proj_n_first, seed=seed, **fields)
-    return train_mode(config, X, Y, out_dir, progress=progress,
+    return train_mode(config, X, Y, out_dir, progress=progress, sources=info["source"],
                       data_meta={"mode": "projection", "photons": photons, "n_stacks": int(n)})
 
 

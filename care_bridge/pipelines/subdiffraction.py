@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 from ..data import imaging
+from ..data.patches import normalize_with_image_percentiles, percentile_levels, percentile_meta
 from ..data.structures import FWHM_PER_SIGMA
 from ..errors import CareBridgeError
 from ..models.config import CareConfig
-from .common import normalize_stack, train_mode
+from .common import train_mode
 
 STRUCTURES = ("tubules", "granules")
 
@@ -30,9 +31,14 @@ def subdiffraction_config(structure: str = "tubules", **fields) -> CareConfig:
 
 def make_subdiffraction_data(structure: str, n_images: int, shape: tuple[int, int], *, photons: float,
                              patch_shape: tuple[int, int] = (64, 64), n_patches: int = 128, seed: int = 0,
-                             psf: np.ndarray | None = None):
-    """Pairs ``"SYXC"``: ``X`` = normalized acquisition of the blurred structure, ``Y`` = the normalized
-    unblurred structure (:func:`care_bridge.data.imaging.synthetic_pair` with ``return_truth``)."""
+                             psf: np.ndarray | None = None, augment: bool = True,
+                             percentiles: tuple[float, float] | None = None, percentile_jitter: float = 0.0):
+    """Pairs ``"SYXC"``: ``X`` = patches of the acquisition of the blurred structure, ``Y`` = the same patches
+    of the unblurred structure (:func:`care_bridge.data.imaging.synthetic_pair` with ``return_truth``), patch
+    ``i`` from image ``i mod n_images`` at a random place, rotated by a random multiple of 90° when ``augment``.
+    CARE's normalization, as prediction normalizes a whole image: each patch by the percentiles of its whole
+    image (acquisition and truth each by their own), levels drawn per patch from [1, 3] and [99.5, 99.9] unless
+    ``percentiles`` fix them. ``info["source"]``: each patch's image."""
     if structure not in STRUCTURES:
         raise CareBridgeError(f"structure must be one of {', '.join(STRUCTURES)}, got {structure!r}")
     if n_images < 1 or n_patches < 1:
@@ -49,24 +55,35 @@ def make_subdiffraction_data(structure: str, n_images: int, shape: tuple[int, in
     for _ in range(n_images):
         low, _, truth = imaging.synthetic_pair(shape, photons=photons, rng=rng, structure=structure, psf=psf,
                                                return_truth=True)
-        imgs.append((normalize_stack(low), normalize_stack(truth)))
+        imgs.append((np.asarray(low, np.float32), np.asarray(truth, np.float32)))
     for i in range(n_patches):
         lo, gt = imgs[i % n_images]
         y0, x0 = int(rng.integers(0, shape[0] - ph + 1)), int(rng.integers(0, shape[1] - pw + 1))
-        k = int(rng.integers(4))
+        k = int(rng.integers(4)) if augment else 0
         X[i, ..., 0] = np.rot90(lo[y0 : y0 + ph, x0 : x0 + pw], k)
         Y[i, ..., 0] = np.rot90(gt[y0 : y0 + ph, x0 : x0 + pw], k)
-    return X, Y, {"axes": "SYXC", "structure": structure, "photons": photons}
+    low_p, high_p = percentiles if percentiles is not None else (None, None)
+    levels = percentile_levels(n_patches, rng, low=low_p, high=high_p, jitter=percentile_jitter)
+    sources = np.arange(n_patches, dtype=np.int32) % n_images
+    for j, (lo, gt) in enumerate(imgs):
+        idx = np.flatnonzero(sources == j)
+        Xj, Yj = X[idx], Y[idx]
+        normalize_with_image_percentiles(Xj, Yj, lo[..., None], gt[..., None], levels[idx])
+        X[idx], Y[idx] = Xj, Yj
+    return X, Y, {"axes": "SYXC", "structure": structure, "photons": photons, "augment": bool(augment),
+                  "normalization": "image", **percentile_meta(low_p, high_p, percentile_jitter),
+                  "source": sources, "source_names": [f"image {j}" for j in range(n_images)]}
 
 
 def train_subdiffraction(structure: str, out_dir: str | Path, *, n_images: int = 8, shape=(128, 128),
                          photons: float = 50.0, patch_shape=(64, 64), n_patches: int = 128, seed: int = 0,
                          progress: bool = False, **fields):
-    """Simulate data and train a ``tubules``/``granules`` network into ``out_dir``."""
-    X, Y, _ = make_subdiffraction_data(structure, n_images, shape, photons=photons, patch_shape=patch_shape,
-                                       n_patches=n_patches, seed=seed)
+    """Simulate data and train a ``tubules``/``granules`` network into ``out_dir`` (whole images held out for
+    validation)."""
+    X, Y, info = make_subdiffraction_data(structure, n_images, shape, photons=photons, patch_shape=patch_shape,
+                                          n_patches=n_patches, seed=seed)
     return train_mode(subdiffraction_config(structure, seed=seed, **fields), X, Y, out_dir, progress=progress,
-                      data_meta={"mode": structure, "photons": photons, "n_images": n_images})
+                      sources=info["source"], data_meta={"mode": structure, "photons": photons, "n_images": n_images})
 
 
 def line_pair_truth(shape: tuple[int, int], *, separation_px: float, width_px: float = 2.0,

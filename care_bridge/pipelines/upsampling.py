@@ -15,7 +15,7 @@ import numpy as np
 from ..data import modes as datamodes
 from ..errors import CareBridgeError
 from ..models.config import CareConfig
-from .common import normalize_stack, train_mode
+from .common import train_mode
 
 
 def upsampling_config(*, factor: int, n_channels: int = 1, **fields) -> CareConfig:
@@ -31,34 +31,47 @@ def upsampling_config(*, factor: int, n_channels: int = 1, **fields) -> CareConf
 
 
 def make_upsampling_data(stacks: Sequence[np.ndarray], *, factor: int, patch_shape: tuple[int, int, int],
-                         n_patches: int, seed: int = 0, axial_sigma_px: float = 0.0):
-    """Normalized pairs from isotropic ``"ZYX"`` stacks: ``X`` ``"SZYXC"`` with ``pz / factor`` planes,
-    ``Y`` ``"SZYXC"`` with ``pz`` planes (:func:`care_bridge.data.modes.axial_training_pairs`)."""
+                         n_patches: int, seed: int = 0, axial_sigma_px: float = 0.0, threshold: float = 0.4,
+                         percentiles: tuple[float, float] | None = None, percentile_jitter: float = 0.0):
+    """Normalized pairs from isotropic ``"ZYX"`` stacks (:func:`care_bridge.data.modes.axial_training_pairs`:
+    foreground patches, ``X`` by the percentiles of the Z-subsampled stack it simulates, ``Y`` by the whole
+    stack's, levels drawn per patch unless ``percentiles`` fix them): ``X`` ``"SZYXC"`` with ``pz / factor``
+    planes, ``Y`` ``"SZYXC"`` with ``pz`` planes; ``info["source"]`` holds each patch's stack index."""
     if not stacks:
         raise CareBridgeError("give at least one isotropic stack")
     rng = np.random.default_rng(seed)
+    low, high = percentiles if percentiles is not None else (None, None)
     per = [n_patches // len(stacks) + (i < n_patches % len(stacks)) for i in range(len(stacks))]
-    Xs, Ys = [], []
-    for s, n in zip(stacks, per):
+    Xs, Ys, sources, fractions = [], [], [], []
+    for k, (s, n) in enumerate(zip(stacks, per)):
         if n == 0:
             continue
         s = np.asarray(s)
         if s.ndim != 3:
             raise CareBridgeError(f"upsampling training stacks must be 3D ZYX, got {s.ndim}D")
-        X, Y, _ = datamodes.axial_training_pairs(normalize_stack(s), factor=factor, patch_shape=patch_shape,
-                                                 n_patches=n, rng=rng, axial_sigma_px=axial_sigma_px)
+        X, Y, info = datamodes.axial_training_pairs(s, factor=factor, patch_shape=patch_shape, n_patches=n, rng=rng,
+                                                    axial_sigma_px=axial_sigma_px, threshold=threshold,
+                                                    percentile_low=low, percentile_high=high,
+                                                    percentile_jitter=percentile_jitter)
         Xs.append(X)
         Ys.append(Y)
-    return np.concatenate(Xs), np.concatenate(Ys), {"axes": "SZYXC", "factor": int(factor)}
+        sources.append(np.full(len(X), k, np.int32))
+        fractions.append(info["foreground_fraction"])
+    info = {k: v for k, v in info.items() if k != "foreground_fraction"}
+    return np.concatenate(Xs), np.concatenate(Ys), {**info, "foreground_fraction": fractions,
+                                                    "source": np.concatenate(sources),
+                                                    "source_names": [f"stack {k}" for k in range(len(stacks))]}
 
 
 def train_upsampling(stacks: Sequence[np.ndarray], out_dir: str | Path, *, factor: int,
                      patch_shape: tuple[int, int, int] = (16, 32, 32), n_patches: int = 128, seed: int = 0,
-                     progress: bool = False, **fields):
-    """Make data from isotropic ``stacks`` and train an upsampling network into ``out_dir``."""
-    X, Y, _ = make_upsampling_data(stacks, factor=factor, patch_shape=patch_shape, n_patches=n_patches, seed=seed)
+                     progress: bool = False, threshold: float = 0.4, **fields):
+    """Make data from isotropic ``stacks`` and train an upsampling network into ``out_dir`` (with several
+    stacks, whole stacks are held out for validation)."""
+    X, Y, info = make_upsampling_data(stacks, factor=factor, patch_shape=patch_shape, n_patches=n_patches,
+                                      seed=seed, threshold=threshold)
     config = upsampling_config(factor=factor, seed=seed, **fields)
-    return train_mode(config, X, Y, out_dir, progress=progress,
+    return train_mode(config, X, Y, out_dir, progress=progress, sources=info["source"],
                       data_meta={"mode": "upsampling", "factor": int(factor), "n_patches": int(len(X))})
 
 

@@ -60,12 +60,14 @@ def train_ensemble(
     validation_fraction: float = 0.1,
     resume: bool = False,
     progress: bool = True,
+    validation_split: str = "source",
     **overrides,
 ) -> EnsembleResult:
     """Train an ensemble of ``members`` (default :data:`DEFAULT_MEMBERS`; on resume: as saved) probabilistic
     networks from patch file ``patches`` into the ensemble folder ``out_dir``.
 
-    ``config`` and ``overrides`` are as for :func:`~care_bridge.train.trainer.train_from_patch_file`; the
+    ``config``, ``validation_split`` and ``overrides`` are as for
+    :func:`~care_bridge.train.trainer.train_from_patch_file`; the
     members are always probabilistic (Laplace loss), ``seed`` is the base seed. A new run refuses a folder that
     already holds a model or an ensemble; ``resume=True`` continues the ensemble in ``out_dir`` (when every
     member has finished, nothing is trained and all are reported as skipped).
@@ -107,7 +109,7 @@ def train_ensemble(
         mdir = out / name
         member_overrides = {**overrides, "seed": ens.member_seed(k)}
         kw = dict(config=config, validation_fraction=validation_fraction, progress=progress,
-                  split_seed=ens.base_seed, **member_overrides)
+                  split_seed=ens.base_seed, validation_split=validation_split, **member_overrides)
         if not resume:
             result.trained[name] = train_from_patch_file(patches, mdir, resume=False, **kw)
             continue

@@ -194,13 +194,17 @@ def train_from_patch_file(
     resume: bool = False,
     progress: bool = True,
     split_seed: int | None = None,
+    validation_split: str = "source",
     **overrides,
 ) -> TrainResult:
     """Train from a ``.npz`` patch file (``care-bridge datagen``); the network's axes and channels follow the
     patches unless ``config`` says otherwise. ``overrides`` are ``CareConfig`` fields (epochs, ...).
 
-    The validation split is drawn with ``split_seed``, by default the training seed; an ensemble's members
-    (:mod:`care_bridge.train.ensemble`) pass the base seed, so all hold out the same patches."""
+    Validation (:func:`care_bridge.data.patches.load_patches`): whole source images (for isotropic data, whole
+    planes) are held out when the file records at least two, so that no validation patch overlaps a training
+    patch; random patches otherwise or with ``validation_split="patch"``. The split is drawn with ``split_seed``,
+    by default the training seed; an ensemble's members (:mod:`care_bridge.train.ensemble`) pass the base seed,
+    so all hold out the same patches. The provenance records the split (``data.validation_split``)."""
     from ..data.patches import load_patches
 
     saved = Path(out_dir) / "config.yaml"
@@ -209,7 +213,8 @@ def train_from_patch_file(
         seed = CareConfig.load(out_dir).seed  # a resumed run holds out the patches it held out before
     seed = int(seed if seed is not None else (config.seed if config is not None else 0))
     split = seed if split_seed is None else int(split_seed)
-    X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction, seed=split)
+    X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction, seed=split,
+                                            split=validation_split)
     spatial = axes.strip("SC")
     # patch files from `datagen --mode ...` carry the network their data is made for; a resumed run starts from
     # the configuration saved beside its weights

@@ -60,10 +60,10 @@ def test_isotropic_pairs_report_the_effective_factor(stack, iso_psf):
 
 
 def test_isotropic_targets_are_lateral_slices_and_inputs_keep_the_sampled_rows(stack):
-    # no PSF: the input equals the target on the kept rows and interpolates linearly in between
+    # no PSF, no mirroring: the input equals the target on the kept rows and interpolates linearly in between
     X, Y, info = isotropic_training_pairs(stack, "ZYX", factor=3, psf=None, patch_shape=(64, 64), n_patches=4,
-                                          rng=np.random.default_rng(1))
-    slices = [stack[z] for z in range(stack.shape[0])] + [stack[z].T for z in range(stack.shape[0])]
+                                          rng=np.random.default_rng(1), normalize=False, augment=False)
+    slices = [stack[z] for z in range(stack.shape[0])]
     for x, y in zip(X[..., 0], Y[..., 0]):
         assert any(np.array_equal(y, s) for s in slices)
         np.testing.assert_allclose(x[0::3], y[0::3], atol=1e-6)
@@ -72,13 +72,13 @@ def test_isotropic_targets_are_lateral_slices_and_inputs_keep_the_sampled_rows(s
 
 def test_isotropic_input_loses_high_frequencies_along_the_subsampled_axis(stack, iso_psf):
     X, Y, _ = isotropic_training_pairs(stack, "ZYX", factor=4, psf=iso_psf, patch_shape=(48, 48), n_patches=8,
-                                       rng=np.random.default_rng(2))
+                                       rng=np.random.default_rng(2), normalize=False)
     assert _high_freq_fraction(X[..., 0], 1) < 0.2 * _high_freq_fraction(Y[..., 0], 1)
 
 
 def test_isotropic_subsampling_alone_degrades_only_the_first_patch_axis(stack):
     X, Y, _ = isotropic_training_pairs(stack, "ZYX", factor=4, psf=None, patch_shape=(48, 48), n_patches=8,
-                                       rng=np.random.default_rng(2))
+                                       rng=np.random.default_rng(2), normalize=False)
     assert _high_freq_fraction(X[..., 0], 1) < 0.3 * _high_freq_fraction(Y[..., 0], 1)
     assert _high_freq_fraction(X[..., 0], 2) > 0.6 * _high_freq_fraction(Y[..., 0], 2)
 
@@ -86,9 +86,14 @@ def test_isotropic_subsampling_alone_degrades_only_the_first_patch_axis(stack):
 def test_isotropic_pairs_keep_channels(stack):
     czyx = np.stack([stack, 2 * stack])
     X, Y, _ = isotropic_training_pairs(czyx, "CZYX", factor=2, psf=None, patch_shape=(16, 16), n_patches=3,
-                                       rng=np.random.default_rng(0))
+                                       rng=np.random.default_rng(0), normalize=False)
     assert X.shape == (3, 16, 16, 2)
     np.testing.assert_allclose(Y[..., 1], 2 * Y[..., 0], rtol=1e-6)
+    # normalized per channel: channel 1 = 2 x channel 0 has twice the percentiles, so both normalize alike
+    Xn, Yn, _ = isotropic_training_pairs(czyx, "CZYX", factor=2, psf=None, patch_shape=(16, 16), n_patches=3,
+                                         rng=np.random.default_rng(0), percentile_low=2, percentile_high=99.8)
+    np.testing.assert_allclose(Yn[..., 1], Yn[..., 0], atol=1e-5)
+    np.testing.assert_allclose(Xn[..., 1], Xn[..., 0], atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -96,6 +101,9 @@ def test_isotropic_pairs_keep_channels(stack):
     [
         (dict(factor=0.5), "factor"),
         (dict(patch_shape=(128, 128)), "smaller than the patch"),
+        (dict(patch_shape=(16, 80)), "smaller than the patch"),
+        (dict(threshold=1.5), "threshold must be between 0 and 1"),
+        (dict(threshold=0.9, percentile_jitter=1.0), "jitter needs fixed percentiles"),
         (dict(psf=np.full((5, 5, 5), np.nan)), "NaN"),
         (dict(psf=np.ones(5)), "PSF must be 3D"),
     ],
@@ -129,12 +137,12 @@ def test_upsample_z_keeps_planes_and_interpolates_linearly():
 
 def test_axial_pairs_input_is_every_factor_th_plane(stack):
     X, Y, info = axial_training_pairs(stack, factor=2, patch_shape=(8, 16, 16), n_patches=5,
-                                      rng=np.random.default_rng(0))
+                                      rng=np.random.default_rng(0), normalize=False)
     assert X.shape == (5, 4, 16, 16, 1) and Y.shape == (5, 8, 16, 16, 1)
     assert X.shape[1] * info["factor"] == Y.shape[1]
     np.testing.assert_array_equal(X, Y[:, ::2])
     Xb, Yb, _ = axial_training_pairs(stack, factor=2, patch_shape=(8, 16, 16), n_patches=5,
-                                     rng=np.random.default_rng(0), axial_sigma_px=1.0)
+                                     rng=np.random.default_rng(0), axial_sigma_px=1.0, normalize=False)
     np.testing.assert_array_equal(Yb, Y)
     assert not np.allclose(Xb, X)
 

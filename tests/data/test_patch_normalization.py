@@ -78,14 +78,25 @@ def test_percentile_levels():
 
 
 def test_flags_a_mode_generator_does_not_use_are_refused(tmp_path, capsys):
-    """Regression: datagen --mode isotropic accepted --threshold, --percentiles and --no-augment and ignored them."""
+    """Regression: datagen --mode isotropic accepted --threshold, --percentiles and --no-augment and ignored them.
+    Now each mode takes the flags its generator uses (tests/data/test_isotropic_data.py shows them act) and
+    refuses the others with one line."""
     from care_bridge.cli.main import main
 
-    base = ["datagen", "--mode", "isotropic", "--input", str(tmp_path / "stack.tif"), "--factor", "4",
-            "--psf-sigma-z", "2", "--patch-shape", "32,32", "--n-patches", "8", "--out", str(tmp_path / "p.npz")]
-    for extra, flag in ((["--threshold", "0.2"], "--threshold"), (["--no-augment"], "--no-augment"),
-                        (["--percentiles", "1", "99"], "--percentiles")):
-        assert main(base + extra) == 2
-        err = capsys.readouterr().err
-        assert f"{flag} has no effect with --mode isotropic" in err and err.count("\n") == 1
+    out = ["--patch-shape", "16,32,32", "--n-patches", "8", "--out", str(tmp_path / "p.npz")]
+    modes = {"projection": ["--synthetic", "2", "--shape", "8,32,32"],
+             "upsampling": ["--synthetic", "1", "--shape", "16,32,32", "--factor", "2"],
+             "tubules": ["--synthetic", "1", "--shape", "32,32"],
+             "isotropic": ["--input", str(tmp_path / "stack.tif"), "--factor", "4", "--psf-sigma-z", "2"]}
+    refused = {"projection": (["--threshold", "0.2"], ["--no-augment"], ["--normalization", "patch"]),
+               "upsampling": (["--no-augment"], ["--high", str(tmp_path)]),
+               "tubules": (["--threshold", "0.2"],),
+               "isotropic": (["--normalization", "patch"],)}
+    for mode, cases in refused.items():
+        for extra in cases:
+            assert main(["datagen", "--mode", mode, *modes[mode], *out, *extra]) == 2
+            err = capsys.readouterr().err
+            assert f"{extra[0]} has no effect with --mode {mode}" in err and err.count("\n") == 1
+    assert main(["datagen", "--mode", "projection", *modes["projection"], *out, "--percentile-jitter", "1"]) == 2
+    assert "--percentile-jitter needs --percentiles" in capsys.readouterr().err
     assert not (tmp_path / "p.npz").exists()
