@@ -257,7 +257,7 @@ class RestoreOptions:
     def from_settings(cls, *, image_column: str = IMAGE_COLUMN, fail_on_error: bool = False,
                       **texts: object) -> RestoreOptions:
         """Parse the dialog's strings (``n_tiles``, ``axes``, ``suffix``, ``overwrite``, ``memory_budget``,
-        ``readouts``, ``level``, ``n_samples``) with :func:`care_bridge.frontend.restore_options`, exactly as
+        ``readouts``, ``level``, ``n_samples``, ``planewise``, ``channels``, ``output_format``, ``dtype``) with :func:`care_bridge.frontend.restore_options`, exactly as
         the CLI and the macros do."""
         from .frontend import restore_options
 

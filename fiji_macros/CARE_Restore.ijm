@@ -12,6 +12,10 @@
 //   readouts=[]                 probabilistic/ensemble bundles: std, disagreement, interval, samples (comma-separated)
 //   level=[0.9]                 level of the central interval (0.9, 95%)
 //   n_samples=[16]              draws per pixel for the samples readout (a time series)
+//   planewise=[false]           true: a 2D model on every Z plane of a stack
+//   channels=[]                 a single-channel model on each of these channels, e.g. 0,2 (numbered from 0)
+//   dtype=[float32]             float32, or input (the input's type, rounded and clipped)
+//   precision=[fp32]            fp32, or the opt-in bf16 (OpenVINO on a CPU with bf16) / fp16 (a GPU)
 //   on_error=[exit]             exit: stop with a message; return: give "error: ..." back to the calling macro
 // Every option is parsed by care_bridge's front-end contract (care_bridge/frontend/options.py), the same code
 // the command line and KNIME use, on both paths: hosted passes the text to Python, standalone to care-bridge.
@@ -22,6 +26,8 @@
 
 var ON_ERROR = "exit";
 var ARGS = "";
+// The options added since the first macros, passed as typed on both paths (the contract parses them).
+var MORE_KEYS = newArray("planewise", "channels", "dtype", "precision");
 
 ARGS = getArgument();
 if (ARGS == "") ARGS = askOptions();
@@ -61,11 +67,17 @@ function careRestore() {
 	{ r = restoreHosted(bundle, nTiles, engine, budget, axes, title, readouts, level, nSamples); return r; }
 }
 
+function moreHosted() {
+	s = "";
+	for (i = 0; i < MORE_KEYS.length; i++) s = s + " " + MORE_KEYS[i] + "=[" + opt(MORE_KEYS[i], "") + "]";
+	return s;
+}
+
 // Hosted: Python runs this ImageJ; the "CARE Bridge" command is answered in-process (care_bridge/fiji/bridge.py).
 function restoreHosted(bundle, nTiles, engine, budget, axes, title, readouts, level, nSamples) {
 	id = getImageID();
 	token = replyToken();
-	run("CARE Bridge", "op=restore reply=[" + token + "] bundle=[" + bundle + "] n_tiles=[" + nTiles + "] engine=[" + engine + "] memory_budget=[" + budget + "] axes=[" + axes + "] title=[" + title + "] readouts=[" + readouts + "] level=[" + level + "] n_samples=[" + nSamples + "]");
+	run("CARE Bridge", "op=restore reply=[" + token + "] bundle=[" + bundle + "] n_tiles=[" + nTiles + "] engine=[" + engine + "] memory_budget=[" + budget + "] axes=[" + axes + "] title=[" + title + "] readouts=[" + readouts + "] level=[" + level + "] n_samples=[" + nSamples + "]" + moreHosted());
 	reply = takeReply(token);
 	if (startsWith(reply, "error:")) {
 		selectImage(id);
@@ -157,6 +169,7 @@ function runCli(cli, bundle, input, output, nTiles, engine, budget, axes, readou
 	if (readouts != "") n = n + 1;
 	if (level != "") n = n + 1;
 	if (nSamples != "") n = n + 1;
+	n = n + 1 + MORE_KEYS.length;
 	a = newArray(n);
 	a[0] = "predict"; a[1] = "--bundle"; a[2] = bundle; a[3] = "--input"; a[4] = input;
 	a[5] = "--output"; a[6] = output; a[7] = "--engine=" + engine;
@@ -167,6 +180,14 @@ function runCli(cli, bundle, input, output, nTiles, engine, budget, axes, readou
 	if (readouts != "") { a[k] = "--readouts=" + readouts; k = k + 1; }
 	if (level != "") { a[k] = "--level=" + level; k = k + 1; }
 	if (nSamples != "") { a[k] = "--n-samples=" + nSamples; k = k + 1; }
+	a[k] = "--output-format=imagej"; k = k + 1;  // the temporary result is opened by ImageJ
+	for (i = 0; i < MORE_KEYS.length; i++) {
+		v = opt(MORE_KEYS[i], "");
+		if (MORE_KEYS[i] == "planewise" && v == "") v = "false";
+		if (MORE_KEYS[i] == "dtype" && v == "") v = "float32";
+		if (MORE_KEYS[i] == "precision" && v == "") v = "fp32";
+		a[k] = "--" + MORE_KEYS[i] + "=" + v; k = k + 1;
+	}
 	out = execCli(cli, a);  // assigned first: `return userFunction()` is read as a number by ImageJ's interpreter
 	return out;
 }
@@ -190,7 +211,14 @@ function execCli(cli, a) {
 	if (a.length == 14) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]);
 	if (a.length == 15) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]);
 	if (a.length == 16) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
-	return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16]);
+	if (a.length == 17) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16]);
+	if (a.length == 18) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17]);
+	if (a.length == 19) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18]);
+	if (a.length == 20) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19]);
+	if (a.length == 21) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20]);
+	if (a.length == 22) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21]);
+	if (a.length == 23) return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22]);
+	return exec(cli, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23]);
 }
 
 // Turn what the command line printed into one message that names the problem and the fix.

@@ -4,6 +4,8 @@
 //   n_tiles=[auto] memory_budget=[auto] axes=[] engine=[auto]  as for CARE Restore;
 //   suffix=[]          added to each output name before .tif (default none: the input's own name);
 //   overwrite=[false]  replace existing results;
+//   planewise=[false] channels=[] dtype=[float32] precision=[fp32]  as for CARE Restore;
+//   output_format=[auto]  auto (as each input: OME-TIFF gives OME-TIFF), imagej or ome-tiff;
 //   readouts=[] level=[0.9] n_samples=[16]  reliability readouts beside each result, as for CARE Restore
 //                      (<name><suffix>_std.tif, _disagreement.tif, _lower90.tif, _upper90.tif, _samples.tif/.gif);
 //   via=[auto]         auto (hosted when Python hosts this ImageJ, else standalone), hosted, standalone;
@@ -74,7 +76,9 @@ function folderStandalone(input, output, bundle) {
 		"--engine=" + opt("engine", "auto"), "--n-tiles=" + opt("n_tiles", "auto"),
 		"--memory-budget=" + opt("memory_budget", "auto"), "--axes=" + opt("axes", ""),
 		"--suffix=" + opt("suffix", ""), "--readouts=" + opt("readouts", ""), "--level=" + opt("level", "0.9"),
-		"--n-samples=" + opt("n_samples", "16"), over);
+		"--n-samples=" + opt("n_samples", "16"), "--planewise=" + opt("planewise", "false"),
+		"--channels=" + opt("channels", ""), "--output-format=" + opt("output_format", "auto"),
+		"--dtype=" + opt("dtype", "float32"), "--precision=" + opt("precision", "fp32"), over);
 	if (indexOf(text, "care-bridge-exit=") < 0)
 		exit("CARE Restore Folder: the care-bridge command line was not found at '" + cli + "'; install care_bridge and give its path once with cli=[/path/to/care-bridge]");
 	lines = split(text, "\n");
@@ -98,7 +102,8 @@ function folderStandalone(input, output, bundle) {
 }
 
 function passOptions() {
-	keys = newArray("n_tiles", "memory_budget", "axes", "engine", "suffix", "overwrite", "readouts", "level", "n_samples");
+	keys = newArray("n_tiles", "memory_budget", "axes", "engine", "suffix", "overwrite", "readouts", "level", "n_samples",
+		"planewise", "channels", "output_format", "dtype", "precision");
 	s = "";
 	for (i = 0; i < keys.length; i++) s = s + keys[i] + "=[" + opt(keys[i], "") + "] ";
 	return s;

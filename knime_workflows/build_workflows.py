@@ -273,8 +273,9 @@ def _lister(i: int, folder: str, target: str, x: int, y: int, name: str = "CARE 
 
 def _restorer(i: int, x: int, y: int) -> Node:
     return Node(i, "CARE Restorer", {
-        "image_column": "image_path", "output_folder": "restored", "suffix": "", "engine": "auto",
+        "image_column": "image_path", "output_folder": "restored", "suffix": "", "engine": "auto", "precision": "fp32",
         "n_tiles": "auto", "memory_budget": "", "axes": "", "readouts": "", "level": "0.9", "n_samples": "16",
+        "planewise": False, "channels": "", "output_format": "auto", "dtype": "float32",
         "overwrite": False, "fail_on_error": False}, x, y, "care_restorer")
 
 

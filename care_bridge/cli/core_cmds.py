@@ -184,6 +184,19 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
                         "OUT_lower90.tif/OUT_upper90.tif, OUT_samples.tif/.gif")
     p.add_argument("--level", default=None, help="level of the central interval: 0.9 (default), 0.95, 90%%")
     p.add_argument("--n-samples", default=None, help="draws per pixel for --readouts samples (default 16)")
+    p.add_argument("--planewise", nargs="?", const="true", default="false", metavar="BOOL",
+                   help="run a 2D model on every Z plane of a stack (each plane normalized on its own); the output "
+                        "keeps the stack's Z axis and calibration (--planewise alone means true)")
+    p.add_argument("--channels", default=None, metavar="LIST",
+                   help="run a single-channel model on each of these channels of a multi-channel image, e.g. 0,2 "
+                        "(numbered from 0); the output holds the restored channels in this order, with their names")
+    p.add_argument("--output-format", default="auto", metavar="FORMAT",
+                   help="auto (default: as the input, OME-TIFF in gives OME-TIFF out, other TIFFs an ImageJ "
+                        "hyperstack), imagej, ome-tiff. Pixel sizes, unit, time interval, channel names and ImageJ "
+                        "Info/labels are carried over, pixel sizes rescaled by the mode's geometry")
+    p.add_argument("--dtype", default="float32",
+                   help="pixel type of the restoration: float32 (default) or input (the input's type; integers are "
+                        "rounded half to even and clipped to the type's range). Scales and readouts stay float32")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -195,7 +208,9 @@ def _predict(args) -> int:
     options = restore_options({"engine": args.engine, "precision": args.precision, "n_tiles": args.n_tiles,
                                "memory_budget": args.memory_budget,
                                "axes": args.axes, "overwrite": args.overwrite, "suffix": args.suffix,
-                               "readouts": args.readouts, "level": args.level, "n_samples": args.n_samples})
+                               "readouts": args.readouts, "level": args.level, "n_samples": args.n_samples,
+                               "planewise": args.planewise, "channels": args.channels,
+                               "output_format": args.output_format, "dtype": args.dtype})
     r = load_restorer(args.bundle or args.model, "auto" if args.model else options.engine, options.precision)
     inputs = expand_inputs(args.input)
     show = not args.quiet and sys.stderr.isatty()

@@ -55,7 +55,7 @@ def restore_folder(opts: dict[str, str]) -> str:
         raise CareBridgeError(f"input folder {src!r} does not exist; pass input=[/path/to/folder]")
     if not dst:
         raise CareBridgeError("no output folder given; pass output=[/path/to/results]")
-    restorer = load_restorer(opts.get("bundle", ""), options.engine)
+    restorer = load_restorer(opts.get("bundle", ""), options.engine, options.precision)
     results = restore_files(restorer, expand_inputs(src), dst, options)
     ok = [r for r in results if isinstance(r, FileResult)]
     lines = [f"restored={len(ok)} failed={len(results) - len(ok)}"]

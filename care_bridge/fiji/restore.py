@@ -14,6 +14,7 @@ from typing import Any
 
 from ..frontend import RestoreOptions, input_axes, load_restorer, result_title, spacing_factors
 from ..frontend.naming import readout_title
+from ..io.tiff import cast_to
 from .convert import array_to_imageplus, copy_calibration, imageplus_to_array
 
 
@@ -36,13 +37,14 @@ def restore_imageplus(imp, bundle: str | os.PathLike, options: RestoreOptions = 
     ``options.readouts``) with the input's calibration scaled by the mode's geometry
     (:func:`care_bridge.frontend.spacing_factors`) and its properties."""
     arr, axes = imageplus_to_array(imp)
-    restorer = load_restorer(bundle, options.engine)
+    restorer = load_restorer(bundle, options.engine, options.precision)
     axes = input_axes(restorer, arr.ndim, axes, options.axes)  # the CLI's rule: both Fiji paths feed the runtime alike
     res = restorer.restore(arr, axes, n_tiles=options.n_tiles, memory_budget=options.memory_budget,
-                           readouts=options.readouts)
+                           readouts=options.readouts, planewise=options.planewise, channels=options.channels)
     name = title or result_title(imp.getTitle())
     spacing = spacing_factors(restorer, axes, arr.shape)
-    image = array_to_imageplus(res.image, res.axes, name)
+    pixels = cast_to(res.image, arr.dtype if options.dtype == "input" else None)  # the CLI writer's rule
+    image = array_to_imageplus(pixels, res.axes, name)
     copy_calibration(imp, image, spacing)
     scale = None
     if res.scale is not None:

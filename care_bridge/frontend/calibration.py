@@ -16,9 +16,19 @@ def spacing_factors(restorer, axes: str, shape: tuple[int, ...]) -> dict[str, fl
     return {a: g.spacing for a, g in geometry.items()}
 
 
-def output_meta(meta: ImageMeta, restorer, axes: str, shape: tuple[int, ...]) -> ImageMeta:
-    """Calibration of the output of restoring an image (``axes``/``shape``) whose calibration is ``meta``:
-    each pixel size times its axis' spacing factor; axes the output drops lose theirs; the unit is kept."""
+def output_meta(meta: ImageMeta, restorer, axes: str, shape: tuple[int, ...],
+                channels: tuple[int, ...] | None = None) -> ImageMeta:
+    """Metadata of the output of restoring an image (``axes``/``shape``) whose metadata is ``meta``: each pixel
+    size times its axis' spacing factor (axes the output drops lose theirs); the unit, time interval, ImageJ Info
+    and the file's format are kept; channel names follow the channels restored (``channels``: the chosen ones);
+    slice labels are kept (the writer drops them when the number of planes changed)."""
     factors = spacing_factors(restorer, axes, shape)
     px = {a: v * factors[a] for a, v in meta.pixel_size.items() if a in factors}
-    return ImageMeta(axes=None, pixel_size=px, unit=meta.unit)
+    names = meta.channel_names
+    if names is not None and channels is not None:
+        names = [names[c] for c in channels] if all(c < len(names) for c in channels) else None
+    if names is not None and restorer.info.n_channel_out != restorer.info.n_channel_in:
+        names = None
+    return ImageMeta(axes=None, pixel_size=px, unit=meta.unit, time_interval=meta.time_interval,
+                     time_unit=meta.time_unit, channel_names=names, info=meta.info, labels=meta.labels,
+                     format=meta.format)

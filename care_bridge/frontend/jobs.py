@@ -100,6 +100,14 @@ def input_axes(restorer, ndim: int, file_axes: str | None, given: str | None) ->
     )
 
 
+def output_format_for(meta, options: RestoreOptions) -> str:
+    """The output's format: the one asked for, else the input's (an OME-TIFF gives an OME-TIFF; an ImageJ or
+    plain TIFF an ImageJ hyperstack)."""
+    if options.output_format != "auto":
+        return options.output_format
+    return "ome-tiff" if meta.format == "ome-tiff" else "imagej"
+
+
 def readout_outputs(output: Path, request) -> list[Path]:
     """The files the requested readouts of restoring into ``output`` go to (:func:`readout_path`): one TIFF per
     readout in :meth:`Readouts.images` order, and the samples' GIF preview."""
@@ -129,15 +137,18 @@ def restore_file(restorer, input_path: str | os.PathLike, output_path_: str | os
     image, meta = read_image(inp, max_bytes=options.memory_budget)  # declared size checked before decoding
     ax = input_axes(restorer, image.ndim, meta.axes, options.axes)
     res = restorer.restore(image, ax, n_tiles=options.n_tiles, memory_budget=options.memory_budget,
-                           progress=progress, readouts=options.readouts)
-    out_meta = output_meta(meta, restorer, ax, image.shape)
+                           progress=progress, readouts=options.readouts, planewise=options.planewise,
+                           channels=options.channels)
+    out_meta = output_meta(meta, restorer, ax, image.shape, channels=options.channels)
+    fmt = output_format_for(meta, options)
+    dtype = image.dtype if options.dtype == "input" else None
     files: list[tuple[Path, object]] = [(out, lambda t: write_image(t, res.image, res.axes, overwrite=True,
-                                                                   meta=out_meta))]
-    if sp is not None and res.scale is not None:
-        files.append((sp, lambda t: write_image(t, res.scale, res.axes, overwrite=True, meta=out_meta)))
+                                                                   meta=out_meta, format=fmt, dtype=dtype))]
+    if sp is not None and res.scale is not None:  # a Laplace scale and the readouts stay float32
+        files.append((sp, lambda t: write_image(t, res.scale, res.axes, overwrite=True, meta=out_meta, format=fmt)))
     for (name, arr, stacked), path in zip(res.readouts.images(), extra):
         files.append((path, lambda t, a=arr, st=stacked: write_image(t, a, ("T" if st else "") + res.axes,
-                                                                    overwrite=True, meta=out_meta)))
+                                                                    overwrite=True, meta=out_meta, format=fmt)))
     if res.readouts.samples is not None:
         frames = preview_frames(res.readouts.samples, "T" + res.axes)
         files.append((extra[-1], lambda t: write_gif(t, frames, overwrite=True)))

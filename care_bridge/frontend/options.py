@@ -186,6 +186,53 @@ def readout_request(names: tuple[str, ...], level: object = None, n_samples: obj
                           level=parse_level(level), samples=parse_n_samples(n_samples) if "samples" in names else 0)
 
 
+OUTPUT_FORMATS = ("auto", "imagej", "ome-tiff")
+DTYPES = ("float32", "input")
+
+
+def parse_output_format(text: object) -> str:
+    """The output file's convention: ``auto`` (or empty: the input's, an ImageJ hyperstack for a plain TIFF),
+    ``imagej``, ``ome-tiff`` (also ``ome``, ``ome.tif``)."""
+    s = str(text).strip().lower().replace("_", "-") if text is not None else ""
+    s = {"": "auto", "ome": "ome-tiff", "ome.tif": "ome-tiff", "ome.tiff": "ome-tiff", "ometiff": "ome-tiff",
+         "tif": "imagej", "tiff": "imagej", "ij": "imagej"}.get(s, s)
+    if s not in OUTPUT_FORMATS:
+        raise CareBridgeError(f"output format {text!r} is unknown; choose auto, imagej or ome-tiff")
+    return s
+
+
+def parse_dtype(text: object) -> str:
+    """The output's pixel type: ``float32`` (default) or ``input`` (the input's type; integers rounded half to
+    even and clipped to the type's range)."""
+    s = str(text).strip().lower() if text is not None else ""
+    s = {"": "float32", "float": "float32", "f32": "float32", "same": "input", "keep": "input"}.get(s, s)
+    if s not in DTYPES:
+        raise CareBridgeError(f"dtype {text!r} is unknown; choose float32 or input (the input's pixel type)")
+    return s
+
+
+def parse_channels(text: object) -> tuple[int, ...] | None:
+    """Channels to restore one by one with a single-channel model: ``0,2`` / ``0 2`` / ``[0 2]`` (0-based, in
+    the image's channel order); empty or ``all``: every channel when the model takes one, else the model's own
+    channel use."""
+    if text is None:
+        return None
+    if isinstance(text, (list, tuple)):
+        vals = tuple(text)
+    else:
+        s = str(text).strip().lower()
+        s = s[1:-1].strip() if len(s) >= 2 and s[0] + s[-1] in ("[]", "()") else s
+        if s in ("", "all", "auto"):
+            return None
+        if not re.fullmatch(r"\d+(?:\s*[, ]\s*\d+)*", s):
+            raise CareBridgeError(f"channels={text!r} is not understood; give channel numbers from 0, e.g. 0,2")
+        vals = tuple(int(v) for v in re.findall(r"\d+", s))
+    if not vals or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 4096 for v in vals) \
+            or len(set(vals)) != len(vals):
+        raise CareBridgeError(f"channels={text!r} must be distinct channel numbers from 0, e.g. 0,2")
+    return tuple(int(v) for v in vals)
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
     """The options of a restoration, typed, as every front end passes them to :mod:`.jobs`."""
@@ -198,10 +245,14 @@ class RestoreOptions:
     overwrite: bool = False
     suffix: str = ""
     readouts: ReadoutRequest = ReadoutRequest()
+    planewise: bool = False
+    channels: tuple[int, ...] | None = None
+    output_format: str = "auto"
+    dtype: str = "float32"
 
 
 OPTION_KEYS = ("engine", "precision", "n_tiles", "memory_budget", "axes", "overwrite", "suffix", "readouts", "level",
-               "n_samples")
+               "n_samples", "planewise", "channels", "output_format", "dtype")
 
 
 def restore_options(values: Mapping[str, object]) -> RestoreOptions:
@@ -218,4 +269,8 @@ def restore_options(values: Mapping[str, object]) -> RestoreOptions:
         suffix=parse_suffix(values.get("suffix")),
         readouts=readout_request(parse_readouts(values.get("readouts")), values.get("level"),
                                  values.get("n_samples")),
+        planewise=parse_bool(values.get("planewise"), "planewise"),
+        channels=parse_channels(values.get("channels")),
+        output_format=parse_output_format(values.get("output_format")),
+        dtype=parse_dtype(values.get("dtype")),
     )

@@ -1,4 +1,8 @@
-"""TIFF input/output with axes and physical pixel sizes (ImageJ hyperstack convention).
+"""TIFF input/output with axes and metadata: ImageJ hyperstacks and OME-TIFF.
+
+Read: axes, physical pixel sizes and unit, the time interval, channel names (OME), ImageJ's Info and slice
+labels, and which convention the file follows (:attr:`ImageMeta.format`). Written: the same, in the format asked
+for (``imagej`` hyperstack or ``ome-tiff``), float32 or the input's type (:func:`cast_to`).
 
 A microscope file is untrusted input too: :func:`read_header` reads only the header, and :func:`read_image`
 refuses, before decoding anything, an image whose declared size does not fit in memory (``max_bytes``, default
@@ -23,6 +27,7 @@ from ..axes import check_axes, move_axes
 from ..errors import CareBridgeError
 from ..resources import available_memory, format_bytes
 from .atomic import atomic_path
+from .ome import ome_metadata, parse_ome
 
 IMAGEJ_ORDER = "TZCYX"
 # a compressed image that decodes to more than BOMB_MIN_BYTES at more than BOMB_RATIO times its file size is
@@ -32,13 +37,25 @@ BOMB_MIN_BYTES = 256 << 20
 BOMB_RATIO = 200.0
 
 
+FORMATS = ("imagej", "ome-tiff")
+OME_ORDER = "TCZYX"
+
+
 @dataclass
 class ImageMeta:
-    """What a TIFF says about its pixels: axes (if known), pixel sizes per spatial axis, unit."""
+    """What an image file says about its pixels: axes (if known), pixel sizes per spatial axis and their unit,
+    the time between frames (``time_interval`` in ``time_unit``), channel names, ImageJ's Info text and slice
+    labels, and the file's convention (``format``: ``imagej``, ``ome-tiff`` or ``tiff``)."""
 
     axes: str | None = None
     pixel_size: dict[str, float] = field(default_factory=dict)  # e.g. {"Z": 2.0, "Y": 0.1, "X": 0.1}
     unit: str | None = None
+    time_interval: float | None = None
+    time_unit: str | None = None
+    channel_names: list[str] | None = None
+    info: str | None = None
+    labels: list[str] | None = None
+    format: str = "tiff"
 
 
 @dataclass(frozen=True)
@@ -101,19 +118,7 @@ def read_image(path: str | os.PathLike, *, max_bytes: float | None = None) -> tu
             if warned:
                 raise CareBridgeError(f"{p.name} is damaged ({warned[0]}); check the file or export it again")
             axes = series.axes.upper().replace("Q", "").replace("I", "Z")
-            meta = ImageMeta()
-            ij = tf.imagej_metadata or {}
-            page = tf.pages[0]
-            unit = ij.get("unit")
-            meta.unit = unit if isinstance(unit, str) else None
-            for tag, letter in (("XResolution", "X"), ("YResolution", "Y")):
-                t = page.tags.get(tag)
-                if t is not None:
-                    num, den = t.value
-                    if num and den and num / den not in (0, 1):
-                        meta.pixel_size[letter] = den / num
-            if "spacing" in ij:
-                meta.pixel_size["Z"] = float(ij["spacing"])
+            meta = _meta(tf)
     except CareBridgeError:
         raise
     except MemoryError:
@@ -127,6 +132,59 @@ def read_image(path: str | os.PathLike, *, max_bytes: float | None = None) -> tu
         if len(set(meta.axes)) != len(meta.axes):
             meta.axes = None
     return arr, meta
+
+
+def _meta(tf: tifffile.TiffFile) -> ImageMeta:
+    """The metadata of an open TIFF: OME-XML if the file is OME-TIFF, else ImageJ's description and the
+    resolution tags."""
+    meta = ImageMeta()
+    if tf.is_ome:
+        ome = parse_ome(tf.ome_metadata)
+        meta.format = "ome-tiff"
+        meta.pixel_size = dict(ome.get("pixel_size", {}))
+        meta.unit = ome.get("unit")
+        meta.time_interval, meta.time_unit = ome.get("time_interval"), ome.get("time_unit")
+        meta.channel_names = ome.get("channel_names")
+        if meta.pixel_size:
+            return meta
+    ij = tf.imagej_metadata or {}
+    if tf.is_imagej:
+        meta.format = "imagej"
+    unit = ij.get("unit")
+    meta.unit = meta.unit or (unit if isinstance(unit, str) else None)
+    page = tf.pages[0]
+    for tag, letter in (("XResolution", "X"), ("YResolution", "Y")):
+        t = page.tags.get(tag)
+        if t is not None and isinstance(t.value, tuple) and len(t.value) == 2:
+            num, den = t.value
+            if num and den and num / den not in (0, 1):
+                meta.pixel_size[letter] = den / num
+    with contextlib.suppress(TypeError, ValueError):
+        if "spacing" in ij and float(ij["spacing"]) > 0:
+            meta.pixel_size["Z"] = float(ij["spacing"])
+    with contextlib.suppress(TypeError, ValueError):
+        if meta.time_interval is None and "finterval" in ij and float(ij["finterval"]) > 0:
+            meta.time_interval = float(ij["finterval"])
+            tunit = ij.get("tunit")
+            meta.time_unit = tunit if isinstance(tunit, str) else "s"
+    if isinstance(ij.get("Info"), str):
+        meta.info = ij["Info"]
+    labels = ij.get("Labels")
+    if isinstance(labels, (list, tuple)) and all(isinstance(x, str) for x in labels):
+        meta.labels = list(labels)
+    return meta
+
+
+def cast_to(image: np.ndarray, dtype: np.dtype | str | None) -> np.ndarray:
+    """``image`` in ``dtype`` (None: float32): integers are rounded half to even and clipped to the type's range
+    (a restoration can undershoot 0 or overshoot the maximum); floats are cast."""
+    dt = np.dtype(dtype) if dtype is not None else np.dtype(np.float32)
+    if dt.kind in "ui":
+        info = np.iinfo(dt)
+        return np.clip(np.rint(image), info.min, info.max).astype(dt)
+    if dt.kind == "f":
+        return image.astype(dt, copy=False)
+    raise CareBridgeError(f"cannot write pixels as {dt}; choose float32 or the input's integer type")
 
 
 def _existing(path: str | os.PathLike) -> Path:
@@ -174,26 +232,52 @@ def write_image(
     *,
     overwrite: bool = False,
     meta: ImageMeta | None = None,
+    format: str = "imagej",
+    dtype: np.dtype | str | None = None,
 ) -> Path:
-    """Write ``image`` (axes ``axes``) atomically as an ImageJ hyperstack TIFF (float32 stays float32).
+    """Write ``image`` (axes ``axes``) atomically as an ImageJ hyperstack (``format="imagej"``) or an OME-TIFF
+    (``"ome-tiff"``), in ``dtype`` (None: float32; see :func:`cast_to`).
 
-    Calibration in ``meta`` (pixel sizes, unit) is written where ImageJ reads it.
+    The metadata in ``meta`` (pixel sizes and unit, time interval, channel names, ImageJ Info and slice labels)
+    is written where the format keeps it; slice labels only if their count matches the planes written.
     """
     axes = check_axes(axes, image.ndim)
     if "S" in axes:
         raise CareBridgeError("cannot write a batch axis 'S' to one TIFF; write one file per sample")
-    arr = move_axes(image, axes, IMAGEJ_ORDER)
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
+    if format not in FORMATS:
+        raise CareBridgeError(f"unknown image format {format!r}; choose one of {', '.join(FORMATS)}")
+    meta = meta or ImageMeta()
+    arr = cast_to(np.asarray(image), dtype)
+    if format == "ome-tiff":
+        order = "".join(a for a in OME_ORDER if a in axes)
+        arr = move_axes(arr, axes, order)
+        n_c = arr.shape[order.index("C")] if "C" in order else 1
+        md = ome_metadata(order, meta.pixel_size, meta.unit, meta.time_interval, meta.time_unit, meta.channel_names,
+                          n_c)
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            tifffile.imwrite(tmp, np.ascontiguousarray(arr), ome=True, photometric="minisblack", metadata=md)
+        return Path(path)
+    if arr.dtype not in (np.uint8, np.uint16, np.float32):
+        raise CareBridgeError(f"an ImageJ TIFF cannot hold {arr.dtype} pixels; write float32 (--dtype float32) or an "
+                              "OME-TIFF (--output-format ome-tiff)")
+    arr = move_axes(arr, axes, IMAGEJ_ORDER)
     kwargs: dict = {}
     ijmeta: dict = {"axes": IMAGEJ_ORDER}
-    if meta is not None:
-        if "X" in meta.pixel_size and "Y" in meta.pixel_size:
-            kwargs["resolution"] = (1.0 / meta.pixel_size["X"], 1.0 / meta.pixel_size["Y"])
-        if "Z" in meta.pixel_size:
-            ijmeta["spacing"] = meta.pixel_size["Z"]
-        if meta.unit:
-            ijmeta["unit"] = meta.unit
+    if "X" in meta.pixel_size and "Y" in meta.pixel_size:
+        kwargs["resolution"] = (1.0 / meta.pixel_size["X"], 1.0 / meta.pixel_size["Y"])
+    if "Z" in meta.pixel_size:
+        ijmeta["spacing"] = meta.pixel_size["Z"]
+    if meta.unit:
+        ijmeta["unit"] = meta.unit
+    if meta.time_interval and "T" in axes:
+        ijmeta["finterval"] = meta.time_interval
+        if meta.time_unit and meta.time_unit not in ("s", "sec"):
+            ijmeta["tunit"] = meta.time_unit
+    if meta.info:
+        ijmeta["Info"] = meta.info
+    planes = math.prod(arr.shape[:3])
+    if meta.labels and len(meta.labels) == planes:
+        ijmeta["Labels"] = list(meta.labels)
     with atomic_path(path, overwrite=overwrite) as tmp:
         tifffile.imwrite(tmp, np.ascontiguousarray(arr), imagej=True, metadata=ijmeta, **kwargs)
     return Path(path)

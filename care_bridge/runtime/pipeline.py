@@ -277,8 +277,8 @@ def loop_axes_of(info: ModelInfo, axes: str, *, loop_z: bool = False) -> str:
     bad = [a for a in extra if a not in allowed]
     if bad:
         if "Z" in bad:
-            raise CareBridgeError(f"this is a 2D model ({net}) and the image has a Z axis; restore plane by plane "
-                                  "(the bundle does not declare plane-wise use) or use a 3D model")
+            raise CareBridgeError(f"this is a 2D model ({net}) and the image has a Z axis; restore it plane by plane "
+                                  "(--planewise, planewise=true) or use a 3D model")
         raise CareBridgeError(f"axes {axes!r}: axis {''.join(bad)} cannot be handled by a {net} model")
     return "".join(a for a in "STZ" if a in extra)
 

@@ -187,6 +187,10 @@ class CareRestorer:
     suffix = knext.StringParameter("Name suffix", "Appended to each input file name, e.g. '_care'.",
                                    default_value="")
     engine = _engine_parameter()
+    precision = knext.StringParameter("Precision", "The network's arithmetic: 'fp32' (default); the opt-in 'bf16' "
+                                      "(OpenVINO on a CPU with bf16 instructions, within 1e-2 of the output's range) "
+                                      "or 'fp16' (a GPU).", default_value="fp32", enum=list(logic.PRECISIONS),
+                                      is_advanced=True)
     n_tiles = knext.StringParameter("Tiles", "'auto', 'none', one number spread over Y and X ('4' = 2x2), or "
                                     "tiles per spatial axis such as '2,2' or '1,2,2'.",
                                     default_value="auto")
@@ -203,6 +207,15 @@ class CareRestorer:
                                   default_value="0.9", is_advanced=True)
     n_samples = knext.StringParameter("Samples", "Draws per pixel for the samples readout.", default_value="16",
                                       is_advanced=True)
+    planewise = knext.BoolParameter("Plane by plane", "Run a 2D model on every Z plane of a stack.",
+                                    default_value=False, is_advanced=True)
+    channels = knext.StringParameter("Channels", "Run a single-channel model on each of these channels, e.g. '0,2' "
+                                     "(numbered from 0); empty: as the model takes them.", default_value="",
+                                     is_advanced=True)
+    output_format = knext.StringParameter("Output format", "'auto' (as the input: OME-TIFF gives OME-TIFF), "
+                                          "'imagej' or 'ome-tiff'.", default_value="auto", is_advanced=True)
+    dtype = knext.StringParameter("Pixel type", "'float32', or 'input' (the input's type, rounded and clipped).",
+                                  default_value="float32", is_advanced=True)
     overwrite = knext.BoolParameter("Overwrite", "Replace outputs this node wrote in an earlier run.",
                                     default_value=False)
     fail_on_error = knext.BoolParameter("Fail on error", "Stop at the first bad row instead of marking it.",
@@ -213,7 +226,9 @@ class CareRestorer:
             return logic.RestoreOptions.from_settings(
                 image_column=column, fail_on_error=self.fail_on_error, axes=self.axes, n_tiles=self.n_tiles,
                 memory_budget=self.memory_budget, suffix=self.suffix, overwrite=self.overwrite,
-                readouts=self.readouts, level=self.level, n_samples=self.n_samples)
+                readouts=self.readouts, level=self.level, n_samples=self.n_samples, planewise=self.planewise,
+                channels=self.channels, output_format=self.output_format, dtype=self.dtype,
+                precision=self.precision)
         except CareBridgeError as e:
             raise knext.InvalidParametersError(str(e)) from None
 
@@ -230,7 +245,8 @@ class CareRestorer:
     def execute(self, ctx, images, model):
         options = self._options(_pick_column(self.image_column, images.schema, logic.IMAGE_COLUMN, "image"))
         try:
-            restorer = logic.load_restorer(logic.bundle_from_model_table(model.to_pandas()), engine=self.engine)
+            restorer = logic.load_restorer(logic.bundle_from_model_table(model.to_pandas()), engine=self.engine,
+                                           precision=options.restore.precision)
             out = logic.restore_table(images.to_pandas(), restorer, _resolve(self.output_folder, ctx), options,
                                       progress=ctx.set_progress, cancelled=ctx.is_canceled)
         except CareBridgeError as e:

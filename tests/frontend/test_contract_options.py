@@ -135,3 +135,35 @@ def test_readouts_in_the_restore_options():
     got = o.restore_options({"readouts": "interval,samples", "level": "95%", "n_samples": "4"})
     assert got.readouts == ReadoutRequest(interval=True, level=0.95, samples=4)
     assert o.restore_options({"n_samples": "4"}).readouts == ReadoutRequest()  # samples only when asked for
+
+
+@pytest.mark.parametrize("text,want", [(None, None), ("", None), ("all", None), ("0,2", (0, 2)), ("2 0", (2, 0)),
+                                       ("[1]", (1,)), ("(0, 3)", (0, 3)), ([1, 0], (1, 0))])
+def test_channel_spellings(text, want):
+    assert o.parse_channels(text) == want
+
+
+@pytest.mark.parametrize("text", ["a", "1,1", "-1", "0;2", [True], "1.5"])
+def test_bad_channels(text):
+    with pytest.raises(CareBridgeError, match="channels"):
+        o.parse_channels(text)
+
+
+@pytest.mark.parametrize("text,want", [(None, "auto"), ("", "auto"), ("OME", "ome-tiff"), ("ome.tif", "ome-tiff"),
+                                       ("ImageJ", "imagej"), ("tiff", "imagej"), ("ome_tiff", "ome-tiff")])
+def test_output_format_spellings(text, want):
+    assert o.parse_output_format(text) == want
+
+
+@pytest.mark.parametrize("text,want", [(None, "float32"), ("", "float32"), ("float", "float32"), ("input", "input"),
+                                       ("same", "input")])
+def test_dtype_spellings(text, want):
+    assert o.parse_dtype(text) == want
+
+
+def test_io_options_in_the_restore_options_and_their_errors():
+    got = o.restore_options({"planewise": "yes", "channels": "1,0", "output_format": "ome", "dtype": "input"})
+    assert (got.planewise, got.channels, got.output_format, got.dtype) == (True, (1, 0), "ome-tiff", "input")
+    for key, bad in (("output_format", "png"), ("dtype", "int8"), ("planewise", "maybe")):
+        with pytest.raises(CareBridgeError, match=key.replace("_", " ") if key != "planewise" else key):
+            o.restore_options({key: bad})

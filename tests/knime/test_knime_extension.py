@@ -119,7 +119,7 @@ def _model_table(knext, bundle: Path):
 def test_restorer_execute_with_fake_runtime(knext, ext, tmp_path, tiffs, fake_restorer, monkeypatch):
     bundle = tmp_path / "m.zip"
     bundle.write_bytes(b"stand-in")
-    monkeypatch.setattr(kn, "load_restorer", lambda path, engine="auto": fake_restorer)
+    monkeypatch.setattr(kn, "load_restorer", lambda path, engine="auto", **kw: fake_restorer)
     paths = [str(p) for p in tiffs] + [str(tmp_path / "x.tif")]
     images = knext.Table.from_pandas(pd.DataFrame({kn.IMAGE_COLUMN: paths}))
     node = _node(knext, ext, "care_restorer", output_folder="restored", suffix="_c")

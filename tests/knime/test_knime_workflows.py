@@ -208,7 +208,7 @@ def test_python_script_restores_a_folder_with_the_plain_functions(tmp_path, make
     imgs = make_tiffs(tmp_path / "data" / "images", 2)
     (tmp_path / "data" / "care_model.zip").write_bytes(b"stand-in")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(kn, "load_restorer", lambda path, engine="auto": fake_restorer)
+    monkeypatch.setattr(kn, "load_restorer", lambda path, engine="auto", **kw: fake_restorer)
     df = run_script(script, variables | {"care_suffix": "_c"})
     assert df["restore_status"].tolist() == ["ok", "ok"]
     assert [Path(p).name for p in df[kn.RESTORED_COLUMN]] == [p.stem + "_c.tif" for p in imgs]

@@ -8,9 +8,10 @@ from ..readouts import NO_READOUTS
 
 
 def restore_network(restorer, image, axes: str, *, n_tiles=None, memory_budget=None,
-                    progress: bool = False, readouts: ReadoutRequest = NO_READOUTS) -> Restoration:
+                    progress: bool = False, readouts: ReadoutRequest = NO_READOUTS,
+                    planewise: bool = False) -> Restoration:
     """Restore ``image`` (any axes the network allows) with ``restorer``'s network; a 2D model whose
-    procedure declares ``planewise`` also runs on every Z plane of a stack."""
-    loop_z = bool(getattr(restorer.info.procedure, "planewise", False))
+    procedure declares ``planewise``, or asked to (``planewise``), also runs on every Z plane of a stack."""
+    loop_z = planewise or bool(getattr(restorer.info.procedure, "planewise", False))
     return apply_network(restorer.engine, restorer.info, image, axes, n_tiles=n_tiles,
                          memory_budget=memory_budget, progress=progress, loop_z=loop_z, readouts=readouts)

@@ -1,5 +1,6 @@
 // Test driver: open a TIFF, run a CARE macro on it like a user's macro would, save what it made with ImageJ.
-// Options: in=[] out=[] restore=[CARE_Restore.ijm path] and pass-through keys bundle n_tiles engine via cli.
+// Options: in=[] out=[] restore=[CARE_Restore.ijm path] and pass-through keys bundle n_tiles engine via cli,
+// and, when given, planewise channels dtype memory_budget axes.
 var args = getArgument();
 function o(k, d) { return call("ij.Macro.getValue", args, k, d); }
 setBatchMode(true);
@@ -10,6 +11,11 @@ getVoxelSize(pw, ph, pd, unit);
 pass = "bundle=[" + o("bundle", "") + "] n_tiles=[" + o("n_tiles", "auto") + "] engine=[" + o("engine", "auto") + "] via=[" + o("via", "auto") + "] on_error=[" + o("on_error", "exit") + "]";
 cli = o("cli", "");
 if (cli != "") pass = pass + " cli=[" + cli + "]";
+more = newArray("planewise", "channels", "dtype", "memory_budget", "axes");
+for (m = 0; m < more.length; m++) {
+	v = o(more[m], "");
+	if (v != "") pass = pass + " " + more[m] + "=[" + v + "]";
+}
 noImage = o("no_image", "");
 if (noImage == "1") close();
 n0 = nImages;
