@@ -88,3 +88,15 @@ def test_stack_thinner_than_patch_is_refused(tmp_path):
 def test_isotropic_model_refuses_2d_images(iso_model):
     with pytest.raises(CareBridgeError, match="Z"):
         load_restorer(iso_model).restore(np.ones((32, 32), np.float32), "YX")
+
+
+def test_training_validated_on_held_out_planes(iso_model):
+    """The stack's 12 planes are the sources: validation patches come from whole planes no training patch is cut
+    from (the split is recorded in the provenance), and the data passed the foreground filter."""
+    import json
+
+    prov = json.loads((iso_model / "provenance.json").read_text())
+    split = prov["data"]["validation_split"]
+    assert split["by"] == "source" and split["n_sources"] <= 12 and split["validation_sources"]
+    assert 0 < prov["data"]["foreground_fraction"] <= 1
+    assert prov["n_patches_validation"] + prov["n_patches_train"] == 128
