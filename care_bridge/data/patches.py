@@ -374,10 +374,6 @@ def load_patches(path: str | Path, *, validation_fraction: float = 0.1, seed: in
             or not isinstance(meta, dict):
         raise CareBridgeError(f"{p} holds inputs {X.shape} {X.dtype} and targets {Y.shape} {Y.dtype} that do not "
                               "pair up (one numeric target per input patch); re-create it with care-bridge datagen")
-    if X.ndim < 3 or Y.ndim != X.ndim or len(Y) != len(X) or X.dtype.kind not in "uif" or Y.dtype.kind not in "uif" \
-            or not isinstance(meta, dict):
-        raise CareBridgeError(f"{p} holds inputs {X.shape} {X.dtype} and targets {Y.shape} {Y.dtype} that do not "
-                              "pair up (one numeric target per input patch); re-create it with care-bridge datagen")
     if len(X) < 2:
         raise CareBridgeError(f"{p} holds {len(X)} patch(es); need at least 2 for a train/validation split")
     if sources is not None and sources.shape != (len(X),):
