@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from bundle_helpers import rewrite_zip, set_sha
 
+from care_bridge import tempdirs
 from care_bridge.bundle import open_bundle
 from care_bridge.bundle.safe_zip import ZipLimits, safe_extract
 from care_bridge.errors import BundleError
@@ -23,8 +24,15 @@ def tmpdir_watch(tmp_path, monkeypatch):
     """Redirect temporary folders into a watched folder; yields a function listing what is left there."""
     watched = tmp_path / "tmp"
     watched.mkdir()
+    tempdirs.cleanup()  # care_bridge's per-process temporary folder is made anew inside the watched one
     monkeypatch.setattr(tempfile, "tempdir", str(watched))
-    return lambda: sorted(p.name for p in watched.iterdir())
+
+    def left() -> list[str]:
+        root = tempdirs._root  # the (empty) per-process folder itself does not count
+        return sorted(str(p.relative_to(watched)) for p in watched.rglob("*") if p != root)
+
+    yield left
+    tempdirs.cleanup()
 
 
 def _refused(path: Path, match: str, left) -> BundleError:

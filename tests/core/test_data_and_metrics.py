@@ -59,7 +59,10 @@ def test_create_patches_streams_to_npz_with_report(tmp_path):
     rep = create_patches(iter(pairs), "YX", (16, 16), 10, tmp_path / "p.npz", progress=False)
     assert rep.n_patches == 20 and rep.n_images == 2
     X, Y, Xv, Yv, axes, meta = load_patches(tmp_path / "p.npz", validation_fraction=0.25)
-    assert axes == "SYXC" and X.dtype == np.float32 and len(Xv) == 5 and len(X) == 15
+    # two source images: validation holds out whole images, at least one and never all, so 1 of 2 (10 patches)
+    # although 0.25 was asked for (the closest share a whole image allows)
+    assert axes == "SYXC" and X.dtype == np.float32 and len(Xv) == 10 and len(X) == 10
+    assert meta["validation_split"]["by"] == "source"
     assert meta["n_rejected_background"] == rep.n_rejected_background
     # CARE: patches are normalized with their whole image's percentiles; both images are 83 % zeros, so their
     # low percentile (1st to 3rd) is 0 and background stays exactly 0 in every target patch
