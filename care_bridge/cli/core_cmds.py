@@ -197,6 +197,19 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="float32",
                    help="pixel type of the restoration: float32 (default) or input (the input's type; integers are "
                         "rounded half to even and clipped to the type's range). Scales and readouts stay float32")
+    p.add_argument("--stream", action="store_true",
+                   help="restore frame by frame (memory bounded by one time point, same result): automatic for "
+                        "OME-Zarr in or out, with --workers/--dask/--resume, and for a time-lapse that does not fit "
+                        "in memory. Frames collect in a hidden .OUT.partial.zarr beside the output")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted frame-by-frame run from its partial result (frames already done "
+                        "are not recomputed)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="spread the frames over a local Dask cluster of N worker processes "
+                        "(pip install 'care_bridge[dask]')")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="spread the frames over a running dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 "
+                        "(workers must see the bundle, input and output at the same paths; docs/DISTRIBUTED.md)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -225,11 +238,19 @@ def _predict(args) -> int:
             print(f"{fr.input} -> {fr.output}{extra}  [engine {fr.restoration.engine}{prec}, tiles "
                   f"{'x'.join(map(str, fr.restoration.n_tiles))}, {fr.seconds:.2f} s]")
 
-    if len(inputs) == 1 and not Path(args.input).is_dir():
-        if args.output.is_dir():
+    from ..io.frames import is_zarr
+
+    if len(inputs) == 1 and (not Path(args.input).is_dir() or is_zarr(args.input)):
+        if args.output.is_dir() and not is_zarr(args.output):
             raise CareBridgeError(f"output {args.output} is a folder; give an output file for one input")
-        report(restore_file(r, inputs[0], args.output, options, progress=show))
+        if args.workers is not None and args.workers < 1:
+            raise CareBridgeError(f"--workers {args.workers}: give at least 1 worker process")
+        report(restore_file(r, inputs[0], args.output, options, progress=show, stream=args.stream,
+                            workers=args.workers, scheduler=args.dask, resume=args.resume))
         return 0
+    if args.stream or args.resume or args.workers or args.dask:
+        raise CareBridgeError("--stream, --resume, --workers and --dask restore one image (a time-lapse) at a time; "
+                              "give one input file")
     results = restore_files(r, inputs, args.output, options, progress=show, on_result=report)
     failed = sum(not isinstance(x, FileResult) for x in results)
     if failed:

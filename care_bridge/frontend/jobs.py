@@ -19,6 +19,7 @@ from ..describe import Restoration
 from ..describe.readouts import image_name
 from ..errors import CareBridgeError
 from ..io import atomic_path, read_image, write_image
+from ..io.frames import is_zarr
 from ..io.preview import preview_frames, write_gif
 from .calibration import output_meta
 from .messages import error_line
@@ -118,8 +119,9 @@ def readout_outputs(output: Path, request) -> list[Path]:
 
 
 def restore_file(restorer, input_path: str | os.PathLike, output_path_: str | os.PathLike,
-                 options: RestoreOptions = RestoreOptions(), *, progress: bool = False) -> FileResult:
-    """Restore one TIFF into ``output_path_`` (float32 ImageJ TIFF calibrated by :func:`output_meta`); a
+                 options: RestoreOptions = RestoreOptions(), *, progress: bool = False, stream: bool = False,
+                 workers: int | None = None, scheduler: str | None = None, resume: bool = False) -> FileResult:
+    """Restore one image into ``output_path_`` (float32 ImageJ TIFF calibrated by :func:`output_meta`); a
     probabilistic model also writes :func:`scale_path`, and the requested readouts go to
     :func:`readout_outputs` (``OUT_std.tif``, ``OUT_disagreement.tif``, ``OUT_lower90.tif``, ``OUT_upper90.tif``,
     ``OUT_samples.tif`` with the draws along T, and ``OUT_samples.gif``). Never writes over the input; refuses
@@ -129,6 +131,13 @@ def restore_file(restorer, input_path: str | os.PathLike, output_path_: str | os
     inp, out = Path(input_path), Path(output_path_)
     if out.exists() and inp.exists() and out.resolve() == inp.resolve():
         raise CareBridgeError(f"output {out} is the input file; choose another output path")
+    from .stream import restore_stream, too_big_for_memory, wants_stream
+
+    if wants_stream(inp, out, options, workers=workers, scheduler=scheduler, resume=resume, stream=stream) \
+            or too_big_for_memory(inp, options):
+        res = restore_stream(restorer, inp, out, options, workers=workers, scheduler=scheduler, resume=resume,
+                             progress=progress)
+        return FileResult(inp, out, None, res, time.perf_counter() - t0)
     sp = scale_path(out) if restorer.info.probabilistic else None
     extra = readout_outputs(out, options.readouts)
     for p in (out, sp, *extra):
@@ -162,6 +171,8 @@ def expand_inputs(spec: str | os.PathLike) -> list[Path]:
     """A file, a folder (its TIFFs, sorted; hidden files skipped) or a glob pattern → sorted TIFF paths."""
     spec = str(spec)
     p = Path(spec)
+    if is_zarr(p) and p.is_dir():
+        return [p]
     if p.is_dir():
         files = sorted(q for q in p.iterdir()
                        if q.suffix.lower() in TIFF_SUFFIXES and q.is_file() and not q.name.startswith("."))

@@ -186,18 +186,20 @@ def readout_request(names: tuple[str, ...], level: object = None, n_samples: obj
                           level=parse_level(level), samples=parse_n_samples(n_samples) if "samples" in names else 0)
 
 
-OUTPUT_FORMATS = ("auto", "imagej", "ome-tiff")
+OUTPUT_FORMATS = ("auto", "imagej", "ome-tiff", "ome-zarr")
 DTYPES = ("float32", "input")
 
 
 def parse_output_format(text: object) -> str:
-    """The output file's convention: ``auto`` (or empty: the input's, an ImageJ hyperstack for a plain TIFF),
-    ``imagej``, ``ome-tiff`` (also ``ome``, ``ome.tif``)."""
+    """The output file's convention: ``auto`` (or empty: the input's, an ImageJ hyperstack for a plain TIFF;
+    a ``.zarr`` output path means OME-Zarr), ``imagej``, ``ome-tiff`` (also ``ome``, ``ome.tif``), ``ome-zarr``
+    (also ``zarr``)."""
     s = str(text).strip().lower().replace("_", "-") if text is not None else ""
     s = {"": "auto", "ome": "ome-tiff", "ome.tif": "ome-tiff", "ome.tiff": "ome-tiff", "ometiff": "ome-tiff",
-         "tif": "imagej", "tiff": "imagej", "ij": "imagej"}.get(s, s)
+         "tif": "imagej", "tiff": "imagej", "ij": "imagej", "zarr": "ome-zarr", "omezarr": "ome-zarr",
+         "ome.zarr": "ome-zarr"}.get(s, s)
     if s not in OUTPUT_FORMATS:
-        raise CareBridgeError(f"output format {text!r} is unknown; choose auto, imagej or ome-tiff")
+        raise CareBridgeError(f"output format {text!r} is unknown; choose auto, imagej, ome-tiff or ome-zarr")
     return s
 
 
