@@ -21,6 +21,7 @@ same paths (a shared file system, as on an HPC cluster). See docs/DISTRIBUTED.md
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from ..describe import Restoration
 from ..errors import CareBridgeError
 from ..io import atomic_path
 from ..io.frames import ZarrFrameWriter, is_zarr, open_frames
-from ..io.tiff import FORMATS, OME_ORDER, cast_to
+from ..io.tiff import FORMATS, OME_ORDER, cast_to, imagej_metadata
 from .calibration import output_meta
 from .options import RestoreOptions
 
@@ -227,18 +228,7 @@ def write_tiff_frames(out: Path, array, axes: str, meta, fmt: str, *, overwrite:
 
     with atomic_path(out, overwrite=overwrite) as tmp:
         if fmt == "imagej":
-            ij: dict = {"axes": shape_axes}
-            kwargs: dict = {}
-            if "X" in meta.pixel_size and "Y" in meta.pixel_size:
-                kwargs["resolution"] = (1.0 / meta.pixel_size["X"], 1.0 / meta.pixel_size["Y"])
-            if "Z" in meta.pixel_size:
-                ij["spacing"] = meta.pixel_size["Z"]
-            if meta.unit:
-                ij["unit"] = meta.unit
-            if meta.time_interval and looped:
-                ij["finterval"] = meta.time_interval
-            if meta.info:
-                ij["Info"] = meta.info
+            ij, kwargs = imagej_metadata(meta, has_time=looped, planes=math.prod(full_shape[:3]))
             tifffile.imwrite(tmp, pages(), shape=full_shape, dtype=array.dtype, imagej=True, metadata=ij, **kwargs)
         else:
             n_c = size.get("C", 1)

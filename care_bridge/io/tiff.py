@@ -187,6 +187,29 @@ def cast_to(image: np.ndarray, dtype: np.dtype | str | None) -> np.ndarray:
     raise CareBridgeError(f"cannot write pixels as {dt}; choose float32 or the input's integer type")
 
 
+def imagej_metadata(meta: ImageMeta, *, has_time: bool, planes: int) -> tuple[dict, dict]:
+    """``(metadata, keyword arguments)`` of ``tifffile.imwrite(..., imagej=True)`` for an ImageJ hyperstack
+    (``TZCYX``) with ``planes`` pages: calibration, unit, frame interval (when the image has T), Info, and slice
+    labels when their count matches."""
+    ij: dict = {"axes": IMAGEJ_ORDER}
+    kwargs: dict = {}
+    if "X" in meta.pixel_size and "Y" in meta.pixel_size:
+        kwargs["resolution"] = (1.0 / meta.pixel_size["X"], 1.0 / meta.pixel_size["Y"])
+    if "Z" in meta.pixel_size:
+        ij["spacing"] = meta.pixel_size["Z"]
+    if meta.unit:
+        ij["unit"] = meta.unit
+    if meta.time_interval and has_time:
+        ij["finterval"] = meta.time_interval
+        if meta.time_unit and meta.time_unit not in ("s", "sec"):
+            ij["tunit"] = meta.time_unit
+    if meta.info:
+        ij["Info"] = meta.info
+    if meta.labels and len(meta.labels) == planes:
+        ij["Labels"] = list(meta.labels)
+    return ij, kwargs
+
+
 def _existing(path: str | os.PathLike) -> Path:
     p = Path(path)
     if not p.is_file():
@@ -261,23 +284,7 @@ def write_image(
         raise CareBridgeError(f"an ImageJ TIFF cannot hold {arr.dtype} pixels; write float32 (--dtype float32) or an "
                               "OME-TIFF (--output-format ome-tiff)")
     arr = move_axes(arr, axes, IMAGEJ_ORDER)
-    kwargs: dict = {}
-    ijmeta: dict = {"axes": IMAGEJ_ORDER}
-    if "X" in meta.pixel_size and "Y" in meta.pixel_size:
-        kwargs["resolution"] = (1.0 / meta.pixel_size["X"], 1.0 / meta.pixel_size["Y"])
-    if "Z" in meta.pixel_size:
-        ijmeta["spacing"] = meta.pixel_size["Z"]
-    if meta.unit:
-        ijmeta["unit"] = meta.unit
-    if meta.time_interval and "T" in axes:
-        ijmeta["finterval"] = meta.time_interval
-        if meta.time_unit and meta.time_unit not in ("s", "sec"):
-            ijmeta["tunit"] = meta.time_unit
-    if meta.info:
-        ijmeta["Info"] = meta.info
-    planes = math.prod(arr.shape[:3])
-    if meta.labels and len(meta.labels) == planes:
-        ijmeta["Labels"] = list(meta.labels)
+    ijmeta, kwargs = imagej_metadata(meta, has_time="T" in axes, planes=math.prod(arr.shape[:3]))
     with atomic_path(path, overwrite=overwrite) as tmp:
         tifffile.imwrite(tmp, np.ascontiguousarray(arr), imagej=True, metadata=ijmeta, **kwargs)
     return Path(path)
