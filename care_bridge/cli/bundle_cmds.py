@@ -15,15 +15,40 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--author", action="append", dest="authors", metavar="NAME",
                    help="author name (repeat for several; default: the current user)")
     p.add_argument("--license", default="CC-BY-4.0", help="SPDX license id of the weights (default CC-BY-4.0)")
+    p.add_argument("--weights", default=None, metavar="LIST",
+                   help="weight formats besides Keras (always written), comma-separated: onnx, tensorflow "
+                        "(default: both; probabilistic models: onnx). For deepImageJ give --weights onnx: its JDLL "
+                        "prefers a TensorFlow SavedModel when there is one and loads it with TF 2.10, which cannot "
+                        "read a SavedModel written by TF 2.21")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+
+
+WEIGHT_NAMES = {"onnx": "onnx", "tensorflow": "tensorflow_saved_model_bundle",
+                "tensorflow_saved_model_bundle": "tensorflow_saved_model_bundle", "savedmodel": "tensorflow_saved_model_bundle",
+                "keras": "keras_v3", "keras_v3": "keras_v3"}
+
+
+def parse_weight_formats(text: str | None) -> tuple[str, ...] | None:
+    """``--weights onnx,tensorflow`` → bioimage.io weight format names (None: the default set)."""
+    from ..errors import CareBridgeError
+
+    if text is None or not text.strip():
+        return None
+    names = [t.strip().lower() for t in text.replace(" ", ",").split(",") if t.strip()]
+    bad = [n for n in names if n not in WEIGHT_NAMES]
+    if bad:
+        raise CareBridgeError(f"--weights {bad[0]!r} is unknown; choose from onnx, tensorflow (Keras is always written)")
+    return tuple(dict.fromkeys(["keras_v3"] + [WEIGHT_NAMES[n] for n in names]))
 
 
 def _export(args) -> int:
     from ..export import export_bundle
 
     authors = [{"name": n} for n in args.authors] if args.authors else None
+    formats = parse_weight_formats(args.weights)
+    extra = {"weight_formats": formats} if formats is not None else {}
     out = export_bundle(args.model_dir, args.out, overwrite=args.overwrite, authors=authors,
-                        license=args.license)
+                        license=args.license, **extra)
     print(f"bundle written to {out} (passed bioimageio.core test_model for every weight format)")
     return 0
 

@@ -174,3 +174,19 @@ def test_exported_bundles(tiny_bundle):
         onnx_only = dict(rdf, weights={k: v for k, v in rdf["weights"].items()
                                        if k != "tensorflow_saved_model_bundle"})
         assert check_deepimagej(onnx_only).ok, format_deepimagej_report(check_deepimagej(onnx_only))
+
+
+def test_export_for_deepimagej_with_onnx_weights_only(tiny_model, tmp_path, capsys):
+    """`care-bridge export --weights onnx`: no SavedModel for JDLL to prefer, so deepImageJ runs the ONNX weights;
+    `validate --consumer deepimagej` says so through the real CLI."""
+    from care_bridge.cli.main import main
+
+    out = tmp_path / "dij.zip"
+    assert main(["export", str(tiny_model("2d")), "--out", str(out), "--weights", "onnx"]) == 0
+    with zipfile.ZipFile(out) as zf:
+        rdf = yaml.safe_load(zf.read("rdf.yaml"))
+    assert set(rdf["weights"]) == {"keras_v3", "onnx"}
+    capsys.readouterr()
+    assert main(["validate", str(out), "--consumer", "deepimagej"]) == 0
+    assert main(["export", str(tiny_model("2d")), "--out", str(tmp_path / "x.zip"), "--weights", "pytorch"]) == 2
+    assert "--weights 'pytorch' is unknown" in capsys.readouterr().err
