@@ -13,6 +13,11 @@ pixels in every tile, and the halo (a multiple of the step) covers the receptive
 A tile reads its block straight from the unpadded image with reflected indices, so no padded copy of the whole
 image is ever made. Untiled prediction is the special case of one tile under the same rule, so tiled and
 untiled results agree exactly (up to the engine's arithmetic).
+
+**Fixed-size axes** (step 0: a network that runs at one size only, e.g. CAREamics' 128×128 exports): every tile
+reads exactly that size, tiles overlap by the halo, start on multiples of :func:`fixed_alignment`, and the last
+one is shifted back so it ends at the (conceptually padded) image end; an image smaller than the size is padded
+(reflected) up to it. The number of tiles along such an axis follows from the size, not from ``n_tiles``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,44 @@ def _ceil_to(v: int, m: int) -> int:
     return -(-v // m) * m
 
 
+FIXED_ALIGNMENT = 16
+
+
+def fixed_alignment(size: int, halo: int = 0) -> int:
+    """How far apart tiles along a fixed-size axis start: multiples of the largest power of two up to
+    :data:`FIXED_ALIGNMENT` that divides ``size`` (a network that runs at one size has it divisible by its pooling
+    factor; 16 is a U-Net of depth 4), so pooling windows fall on the same pixels in every tile; smaller if tiles
+    that far apart would leave gaps between their outputs (``size - 2 * halo`` below it)."""
+    a = math.gcd(size, FIXED_ALIGNMENT)
+    while a > 1 and size - 2 * halo < a:
+        a //= 2
+    return a
+
+
+def _fixed_axis(L: int, size: int, halo: int, pad_halo: bool) -> tuple[list, int, int, int]:
+    """Tiles along a fixed-size axis (see the module): ``(per-tile (read, write, crop), stride, n, halo)``.
+
+    Tiles read ``size`` pixels from aligned starts ``stride`` apart (the largest aligned step that keeps
+    ``halo`` pixels on both sides of what a tile writes), the last one shifted back to end at the padded image
+    end; each tile writes from where its own output becomes valid to where the next one's does."""
+    a = fixed_alignment(size, halo)
+    pad = halo if pad_halo else 0
+    d0 = -pad  # the conceptually padded image [d0, d1): a multiple of the alignment long, so that every tile
+    d1 = d0 + max(_ceil_to(L + 2 * pad, a), size)  # starts at the same phase of the pooling grid
+    if d1 - d0 == size:  # one tile holds the (padded) image
+        return [((d0, d0 + size), slice(0, L), slice(-d0, L - d0))], size - 2 * halo, 1, halo
+    stride = (size - 2 * halo) // a * a
+    if stride < 1:
+        raise CareBridgeError(f"the network's fixed input size {size} leaves no output with a halo of {halo} pixels "
+                              "per side, so the image cannot be tiled; give an image of at most that size")
+    n = 1 + -(-(d1 - size - d0) // stride)
+    starts = [min(d0 + i * stride, d1 - size) for i in range(n)]
+    bounds = [0] + [min(max(r0 + halo, 0), L) for r0 in starts[1:]] + [L]
+    axis = [((r0, r0 + size), slice(w0, w1), slice(w0 - r0, w1 - r0))
+            for r0, w0, w1 in zip(starts, bounds, bounds[1:]) if w1 > w0]
+    return axis, stride, len(axis), halo
+
+
 def plan_tiles(
     shape: Sequence[int],
     n_tiles: Sequence[int],
@@ -69,17 +112,26 @@ def plan_tiles(
 
     ``halo`` is rounded up to the step. Along each axis the core length is ``ceil(L / n)`` rounded up to the
     step; the last tile is shifted back so it ends at the padded image end (overlapping its neighbour) instead
-    of running far past the image. ``n`` is reduced where the image is too small for that many tiles.
+    of running far past the image. ``n`` is reduced where the image is too small for that many tiles. An axis
+    with step 0 has the fixed size ``min_size`` (see the module; its ``n_tiles`` entry is not used).
     """
     nd = len(shape)
     if not (len(n_tiles) == len(halo) == len(step) == nd):
         raise ValueError("shape, n_tiles, halo and step need one entry per spatial axis")
     if any(n < 1 for n in n_tiles):
         raise CareBridgeError(f"n_tiles must be >= 1 per axis, got {tuple(n_tiles)}")
-    halo = tuple(_ceil_to(h, s) for h, s in zip(halo, step))
     min_size = tuple(min_size) if min_size is not None else tuple(step)
-    per_axis, cores, ns = [], [], []
+    per_axis, cores, ns, halos = [], [], [], []
     for L, n, h, s, mn in zip(shape, n_tiles, halo, step, min_size):
+        if s == 0:
+            axis, core, n, h = _fixed_axis(L, mn, h, pad_halo)
+            per_axis.append(axis)
+            cores.append(core)
+            ns.append(n)
+            halos.append(h)
+            continue
+        h = _ceil_to(h, s)
+        halos.append(h)
         padded = _ceil_to(L, s)
         n = min(n, max(1, padded // s))
         core = _ceil_to(math.ceil(L / n), s)
@@ -96,8 +148,11 @@ def plan_tiles(
             r0, r1 = st - h, st + core + h
             if not pad_halo:
                 r0, r1 = max(r0, 0), min(r1, max(end, st + core))
-                while r1 - r0 < mn:  # never below the network's minimum size (a tiny image: one tile)
-                    r1 += s
+                while r1 - r0 < mn:  # never below the network's minimum size (a tiny image: one tile); grow into
+                    if r1 >= end and r0 >= s:  # the image rather than past its end, which an untiled call never sees
+                        r0 -= s
+                    else:
+                        r1 += s
             axis.append(((r0, r1), slice(w0, w1), slice(w0 - r0, w1 - r0)))
         per_axis.append(axis)
         cores.append(core)
@@ -106,7 +161,7 @@ def plan_tiles(
         Tile(tuple(a[0] for a in combo), tuple(a[1] for a in combo), tuple(a[2] for a in combo))
         for combo in itertools.product(*per_axis)
     )
-    return TilePlan(tuple(shape), tuple(ns), tuple(cores), halo, tiles)
+    return TilePlan(tuple(shape), tuple(ns), tuple(cores), tuple(halos), tiles)
 
 
 def reflect_indices(start: int, stop: int, length: int) -> np.ndarray:
@@ -146,20 +201,22 @@ def auto_n_tiles(
     bytes_per_voxel: float,
     memory_budget: float,
     pad_halo: bool = True,
+    min_size: Sequence[int] | None = None,
 ) -> tuple[int, ...]:
     """Fewest tiles such that one tile's working memory (``bytes_per_voxel`` x tile voxels) fits the budget.
 
     Splits the axis with the largest current tile extent first (Z last in 3D only if it is smaller), which keeps
-    tiles close to cubic and the halo overhead low.
+    tiles close to cubic and the halo overhead low. Fixed-size axes (step 0) are never split further: their tiles
+    have the fixed size.
     """
     n = [1] * len(shape)
     for _ in range(10_000):
-        plan = plan_tiles(shape, n, halo, step, pad_halo=pad_halo)
+        plan = plan_tiles(shape, n, halo, step, min_size, pad_halo=pad_halo)
         if math.prod(plan.tile_shape) * bytes_per_voxel <= memory_budget:
             return tuple(plan.n_tiles)
         order = sorted(range(len(shape)), key=lambda k: -plan.core[k])
         for k in order:
-            if plan.core[k] > step[k]:
+            if step[k] and plan.core[k] > step[k]:
                 n[k] = plan.n_tiles[k] + 1
                 break
         else:

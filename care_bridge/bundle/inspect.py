@@ -26,7 +26,7 @@ def inspect_bundle(path: str | Path) -> dict[str, Any]:
                 "sha256": w.get("sha256"),
                 "bytes": p.stat().st_size if p is not None and p.is_file() else None,
                 "parent": w.get("parent"),
-                "runnable_here": fmt in ("onnx", "tensorflow_saved_model_bundle"),
+                "runnable_here": fmt in ("onnx", "tensorflow_saved_model_bundle", "torchscript"),
             }
         if care:
             normalization = {
@@ -111,15 +111,20 @@ def render_inspection(d: dict[str, Any]) -> str:
         f"channels {d['n_channel_in']} -> {d['n_channel_out']}",
         f"  outputs       : {', '.join(d['outputs'])}",
         f"  readouts      : {_readouts_line(d)}",
-        f"  sizes         : step {per_axis(d['step'])}; min {per_axis(d['min_size'])}; scale {per_axis(d['scale'])}",
-        f"  halo          : {per_axis(d['halo'])} (input pixels per side)",
+        f"  sizes         : step {per_axis(d['step'])}; min {per_axis(d['min_size'])}; scale {per_axis(d['scale'])}"
+        + ("  (step 0: a fixed size, tiled at that size)" if 0 in d["step"] else ""),
+        f"  halo          : {per_axis(d['halo'])} (input pixels per side)"
+        + ("; none declared: measured on the engine when an image needs tiles" if d["producer"] == "third-party"
+           and not any(d["halo"]) else ""),
         f"  pixel size    : {d['pixel_size'] or 'unknown'}",
         f"  normalization : {json.dumps(d['normalization'], default=str)[:400]}",
         "  weights       :",
     ]
     for fmt, w in d["weights"].items():
         lines.append(f"    - {fmt}: {w['source']} ({w['bytes']} bytes, sha256 {str(w['sha256'])[:12]}…)"
-                     + ("" if w["runnable_here"] else " [not run by care_bridge]"))
+                     + ("" if w["runnable_here"] else " [not run by care_bridge: it would import the code the bundle "
+                                                        "names]" if fmt == "pytorch_state_dict"
+                        else " [not run by care_bridge]"))
     lines += [
         f"  test tensors  : in {d['test_tensors']['inputs']} out {d['test_tensors']['outputs']}",
         f"  authors       : {', '.join(d['authors']) or '-'}; license {d['license']}",

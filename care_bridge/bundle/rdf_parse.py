@@ -1,9 +1,26 @@
 """From a bundle's ``rdf.yaml`` (plain dict from ``yaml.safe_load``) to :class:`ModelInfo`.
 
 Two sources: care_bridge bundles (``config.care_bridge``, exact) and third-party bioimage.io model bundles
-(spec 0.5.x), read from the tensor descriptions. What the runtime cannot execute is refused with a
-:class:`BundleError` naming the feature: several inputs, time/index axes, fixed or data-dependent sizes,
-processing ops outside :data:`SUPPORTED_OPS`, outputs with different layouts or channel counts.
+(spec 0.5.x, and 0.4.x converted to the 0.5 layout first), read from the tensor descriptions. What the runtime
+cannot execute is refused with a :class:`BundleError` naming the feature: several inputs, time/index axes,
+data-dependent or cross-referenced input sizes, processing ops outside :data:`SUPPORTED_OPS`, outputs with
+different layouts or channel counts.
+
+**The spec's defaults, filled by this parser, not by bioimageio.spec.** A description omits what the spec
+defaults (an axis id: ``x`` for a space axis, ``channel``/``batch`` for those; a scale of 1; no halo; for
+``scale_range`` and ``zero_mean_unit_variance`` without ``axes``: every axis jointly), and
+``bioimageio update-format`` writes its output that way (``exclude_defaults``). A spec-0.4 description is
+converted to the 0.5 layout here (:func:`from_v04`) exactly as bioimageio.spec's converter does for the fields
+the runtime reads (``axes: bcyx`` strings with ``shape`` min/step or fixed sizes, implicit output shapes with
+``scale``/``offset``, ``halo`` lists, ``name``-keyed processing with ``mode``, ``test_inputs``, 0.4 weights
+entries); ``tests/thirdparty`` runs bioimageio.spec's own converter on a 0.4 bundle and checks that both read
+the same. Why not ``bioimageio.spec.load_description`` when it is installed: the runtime-only install has no
+pydantic and must read the same bundles the same way (one parser, no behaviour that depends on the extras); the
+runtime stays free of pydantic/bioimageio imports (tests/test_layers.py) and of their start-up time; the spec
+also refuses whole descriptions for metadata the runtime never reads (a missing citation, a bad tag), and it
+would have to be kept from its IO checks (which open the sources a description names). The bounded YAML reader,
+the safe unzip and the sha256 checks stay in front either way; ``care-bridge validate`` runs bioimageio.spec as
+its own row.
 """
 
 from __future__ import annotations
@@ -16,30 +33,281 @@ from ..describe import ModelInfo
 from ..errors import BundleError
 from ..modes import MODES, TRAINABLE
 
-SUPPORTED_MAJOR_MINOR = (0, 5)
+SUPPORTED_VERSIONS = ((0, 4), (0, 5))
 # The ops deepImageJ implements (NOTES), which care_bridge's runtime implements too.
 SUPPORTED_OPS = frozenset(
     {"binarize", "clip", "ensure_dtype", "fixed_zero_mean_unit_variance", "scale_linear", "scale_range",
      "sigmoid", "zero_mean_unit_variance"}
 )
 CARE_BRIDGE_SCHEMA = 1
+# spec 0.5: the id of an axis that omits it, by axis type
+DEFAULT_AXIS_IDS = {"batch": "batch", "channel": "channel", "index": "index", "time": "time", "space": "x"}
 
 
 def check_format(rdf: Any, where: str) -> dict[str, Any]:
-    """Check ``type: model`` and ``format_version: 0.5.x``; return the rdf as a dict."""
+    """Check ``type: model`` and ``format_version`` 0.4.x or 0.5.x; return the description in the 0.5 layout
+    with the spec's axis-id defaults filled in (a 0.4 description keeps its ``format_version``)."""
     if not isinstance(rdf, dict):
         raise BundleError(f"{where}: rdf.yaml is not a mapping; this is not a bioimage.io bundle")
     fv = str(rdf.get("format_version", ""))
     m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", fv)
-    if not m or (int(m[1]), int(m[2])) != SUPPORTED_MAJOR_MINOR:
+    if not m or (int(m[1]), int(m[2])) not in SUPPORTED_VERSIONS:
         raise BundleError(
             f"{where}: format_version {fv or '(missing)'!r} is not supported; care_bridge reads bioimage.io "
-            "model spec 0.5.x (convert older bundles with `bioimageio update-format`)"
+            "model spec 0.4.x and 0.5.x (convert older bundles with `bioimageio update-format`)"
         )
     if rdf.get("type") != "model":
         raise BundleError(f"{where}: resource type {rdf.get('type')!r} is not 'model'; give a model bundle")
+    if (int(m[1]), int(m[2])) == (0, 4):
+        rdf = from_v04(rdf, where)
     check_structure(rdf, where)
+    fill_axis_ids(rdf)
     return rdf
+
+
+def fill_axis_ids(rdf: dict[str, Any]) -> None:
+    """Give every tensor axis that omits its id the spec's default (:data:`DEFAULT_AXIS_IDS`), in place."""
+    for key in ("inputs", "outputs"):
+        for t in rdf.get(key) or []:
+            for ax in t.get("axes") or []:
+                if ax.get("id") is None and isinstance(ax.get("type"), str) and ax["type"] in DEFAULT_AXIS_IDS:
+                    ax["id"] = DEFAULT_AXIS_IDS[ax["type"]]
+
+
+# --- spec 0.4 -> the 0.5 layout ------------------------------------------------------------------------------------
+
+V04_AXIS_TYPES = {"b": "batch", "t": "time", "i": "index", "c": "channel", "z": "space", "y": "space", "x": "space"}
+V04_AXIS_IDS = {"b": "batch", "t": "time", "i": "index", "c": "channel"}  # space axes keep their letter
+# top-level 0.4 fields that move (test tensors into the tensors, file lists into file descriptions)
+_V04_MOVED = ("inputs", "outputs", "test_inputs", "test_outputs", "sample_inputs", "sample_outputs", "weights",
+              "attachments", "documentation", "covers")
+
+
+def from_v04(rdf: dict[str, Any], where: str) -> dict[str, Any]:
+    """A spec-0.4 model description in the spec-0.5 layout, as bioimageio.spec's converter writes it (0.5.12,
+    ``bioimageio update-format``) for every field care_bridge reads; other fields are copied. A description the
+    conversion cannot read is a one-line :class:`BundleError`."""
+    try:
+        return _from_v04(rdf, where)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError, ZeroDivisionError, OverflowError) as e:
+        raise BundleError(f"{where}: rdf.yaml (spec 0.4) is malformed ({type(e).__name__}: {str(e)[:120]}); check "
+                          "it against the bioimage.io model spec 0.4") from None
+
+
+def _v04_axes(t: dict[str, Any], at: str, where: str) -> str:
+    axes = t.get("axes")
+    if not (isinstance(axes, str) and 0 < len(axes) <= 8 and set(axes) <= set(V04_AXIS_TYPES)
+            and len(set(axes)) == len(axes)):
+        raise BundleError(f"{where}: rdf.yaml {at}.axes is {str(axes)[:40]!r}; spec 0.4 axes are a string of distinct "
+                          "letters from b, t, i, c, z, y, x")
+    return axes
+
+
+def _v04_list(v: Any, n: int, what: str, where: str) -> list:
+    if not (isinstance(v, list) and len(v) == n):
+        raise BundleError(f"{where}: rdf.yaml {what} must be a list of {n} values (one per axis), not {str(v)[:40]!r}")
+    return v
+
+
+def _channel_axis(n: Any, what: str, where: str) -> dict[str, Any]:
+    n = _whole(n, what, where)
+    if n < 1:
+        raise BundleError(f"{where}: {what} is {n}; a tensor needs at least one channel")
+    return {"type": "channel", "channel_names": [f"channel{i}" for i in range(n)]}
+
+
+def _v04_ids(axes: Any, what: str, where: str) -> list[str] | None:
+    """0.4 kwargs ``axes`` (letters, e.g. ``"xy"``) as 0.5 axis ids (``c`` -> ``channel``, ``b`` -> ``batch``)."""
+    if axes is None:
+        return None
+    if not isinstance(axes, str) or len(axes) > 8:
+        raise BundleError(f"{where}: {what} kwarg 'axes' is {str(axes)[:40]!r}, not a string of axis letters")
+    return [V04_AXIS_IDS.get(a, a) for a in axes]
+
+
+def _v04_complement(tensor_axes: str, axes: Any, what: str, where: str) -> str | None:
+    """The one axis a 0.4 op's ``axes`` leave out (besides the batch): where per-entry values run (0.5 ``axis``)."""
+    if axes is None:
+        return None
+    rest = [a for a in tensor_axes if a not in set(str(axes)) | {"b"}]
+    if len(rest) > 1:
+        raise BundleError(f"{where}: {what} kwarg axes {axes!r} leave more than one axis ({''.join(rest)}) of "
+                          f"{tensor_axes!r}; not convertible")
+    return V04_AXIS_IDS.get(rest[0], rest[0]) if rest else None
+
+
+def _v04_op(op: Any, tensor_axes: str, what: str, where: str) -> dict[str, Any]:
+    """One 0.4 processing step (``name``, ``kwargs`` with ``mode``) as its 0.5 op, as the spec converts it."""
+    _need(op, dict, what, where)
+    name = op.get("name")
+    kw = op.get("kwargs") or {}
+    _need(kw, dict, f"{what}.kwargs", where)
+
+    def pick(*keys: str) -> dict[str, Any]:
+        return {k: kw[k] for k in keys if kw.get(k) is not None}
+
+    if name in ("binarize", "clip", "sigmoid"):
+        return {"id": name, "kwargs": pick("threshold") if name == "binarize" else pick("min", "max")
+                if name == "clip" else {}}
+    if name == "scale_linear":
+        axis = _v04_complement(tensor_axes, kw.get("axes"), what, where)
+        return {"id": name, "kwargs": {**pick("gain", "offset"), **({"axis": axis} if axis else {})}}
+    if name == "zero_mean_unit_variance":
+        mode = kw.get("mode", "fixed")
+        if mode == "fixed":  # 0.4's default mode: given mean and std
+            axis = _v04_complement(tensor_axes, kw.get("axes"), what, where)
+            return {"id": "fixed_zero_mean_unit_variance",
+                    "kwargs": {**pick("mean", "std", "eps"), **({"axis": axis} if axis else {})}}
+        axes = _v04_ids(kw.get("axes"), what, where) or []
+        if mode == "per_dataset":
+            axes = ["batch"] + axes
+        return {"id": name, "kwargs": {**pick("eps"), **({"axes": axes} if axes else {})}}
+    if name == "scale_range":  # 0.5 has no mode: per_dataset reads as per sample, as the spec's converter does
+        axes = _v04_ids(kw.get("axes"), what, where)
+        return {"id": name, "kwargs": {**pick("min_percentile", "max_percentile", "eps", "reference_tensor"),
+                                       **({"axes": axes} if axes is not None else {})}}
+    # anything else keeps its name and is refused by name when the ops are read (e.g. scale_mean_variance)
+    return {"id": name, "kwargs": dict(kw)}
+
+
+def _v04_file(v: Any) -> Any:
+    return {"source": v} if isinstance(v, str) else v
+
+
+def _from_v04(rdf: dict[str, Any], where: str) -> dict[str, Any]:
+    for key in ("inputs", "outputs", "test_inputs", "test_outputs", "sample_inputs", "sample_outputs", "covers"):
+        if rdf.get(key) is not None:
+            _need(rdf[key], list, key, where)
+    for key in ("weights", "attachments"):
+        if rdf.get(key) is not None:
+            _need(rdf[key], dict, key, where)
+    out = {k: v for k, v in rdf.items() if k not in _V04_MOVED}
+    tests = {k: list(rdf.get(k) or []) for k in ("test_inputs", "test_outputs", "sample_inputs", "sample_outputs")}
+    sizes: dict[str, dict[str, int]] = {}  # tensor name -> axis letter -> size (an input's minimum)
+    inputs = []
+    for i, t in enumerate(rdf.get("inputs") or []):
+        at = f"inputs[{i}]"
+        _need(t, dict, at, where)
+        axes, name = _v04_axes(t, at, where), str(t.get("name", "input"))
+        shape = t.get("shape")
+        if isinstance(shape, dict):
+            mins = _v04_list(shape.get("min"), len(axes), f"{at}.shape.min", where)
+            steps = _v04_list(shape.get("step"), len(axes), f"{at}.shape.step", where)
+            dims = [_whole(mn, f"{at}.shape.min", where) if _whole(st, f"{at}.shape.step", where) == 0
+                    else {"min": mn, "step": st} for mn, st in zip(mins, steps)]
+        else:
+            dims = list(_v04_list(shape, len(axes), f"{at}.shape", where))
+            mins = dims
+        sizes[name] = {a: _whole(mn, f"{at}.shape", where) for a, mn in zip(axes, mins)}
+        ax_list: list[dict[str, Any]] = []
+        for a, size in zip(axes, dims):
+            kind = V04_AXIS_TYPES[a]
+            if kind == "batch":
+                ax_list.append({"type": "batch"})
+            elif kind == "channel":
+                ax_list.append(_channel_axis(size, f"input {name!r} channel axis size", where))
+            else:
+                ax_list.append({"type": kind, "id": V04_AXIS_IDS.get(a, a), "size": size})
+        d: dict[str, Any] = {"id": name, "axes": ax_list, "data": {"type": t.get("data_type", "float32")},
+                             "preprocessing": [_v04_op(op, axes, f"{at}.preprocessing[{j}]", where)
+                                               for j, op in enumerate(_list_or_empty(t.get("preprocessing"),
+                                                                                     f"{at}.preprocessing", where))]}
+        d["preprocessing"].append({"id": "ensure_dtype", "kwargs": {"dtype": "float32"}})
+        _add_tests(d, tests, "inputs", i)
+        inputs.append(d)
+    outputs = []
+    for i, t in enumerate(rdf.get("outputs") or []):
+        at = f"outputs[{i}]"
+        _need(t, dict, at, where)
+        axes, name = _v04_axes(t, at, where), str(t.get("name", "output"))
+        shape, halo = t.get("shape"), t.get("halo")
+        halo = [0] * len(axes) if halo is None else _v04_list(halo, len(axes), f"{at}.halo", where)
+        ax_list = []
+        if isinstance(shape, dict):  # implicit: size = reference size * scale + 2 * offset
+            ref = str(shape.get("reference_tensor"))
+            ref_t, ref_a = ref.split(".") if ref.count(".") == 1 else (ref, None)
+            scale = _v04_list(shape.get("scale"), len(axes), f"{at}.shape.scale", where)
+            offset = _v04_list(shape.get("offset"), len(axes), f"{at}.shape.offset", where)
+            for a, s, off, h in zip(axes, scale, offset, halo):
+                kind = V04_AXIS_TYPES[a]
+                if kind == "batch":
+                    ax_list.append({"type": "batch"})
+                    continue
+                off2 = 2 * float(off)
+                if kind == "channel":
+                    n = (float(s) * sizes.get(ref_t, {}).get(ref_a or a, 0) if s else 0) + off2
+                    ax_list.append(_channel_axis(n, f"output {name!r} channel axis size", where))
+                    continue
+                if not s:
+                    raise BundleError(f"{where}: output {name!r} axis {a!r} has scale {s!r} (an axis inserted by its "
+                                      "offset); not supported")
+                ax: dict[str, Any] = {"type": kind, "id": V04_AXIS_IDS.get(a, a),
+                                      "size": {"tensor_id": ref_t, "axis_id": V04_AXIS_IDS.get(ref_a or a, ref_a or a),
+                                               "offset": int(off2)}}
+                if float(s) != 1.0:
+                    ax["scale"] = 1.0 / float(s)
+                if h:
+                    ax["halo"] = h
+                ax_list.append(ax)
+        else:  # fixed sizes
+            for a, size, h in zip(axes, _v04_list(shape, len(axes), f"{at}.shape", where), halo):
+                kind = V04_AXIS_TYPES[a]
+                if kind == "batch":
+                    ax_list.append({"type": "batch"})
+                elif kind == "channel":
+                    ax_list.append(_channel_axis(size, f"output {name!r} channel axis size", where))
+                else:
+                    ax_list.append({"type": kind, "id": V04_AXIS_IDS.get(a, a), "size": size,
+                                    **({"halo": h} if h else {})})
+        d = {"id": name, "axes": ax_list, "data": {"type": t.get("data_type", "float32")},
+             "postprocessing": [_v04_op(op, axes, f"{at}.postprocessing[{j}]", where)
+                                for j, op in enumerate(_list_or_empty(t.get("postprocessing"),
+                                                                      f"{at}.postprocessing", where))]}
+        _add_tests(d, tests, "outputs", i)
+        outputs.append(d)
+    out["inputs"], out["outputs"] = inputs, outputs
+    out["weights"] = {fmt: _v04_weights(w, f"weights.{fmt}", where) for fmt, w in (rdf.get("weights") or {}).items()}
+    files = (rdf.get("attachments") or {}).get("files") or []
+    _need(files, list, "attachments.files", where)
+    out["attachments"] = [_v04_file(f) for f in files]
+    if rdf.get("documentation") is not None:
+        out["documentation"] = _v04_file(rdf["documentation"])
+    out["covers"] = [_v04_file(c) for c in rdf.get("covers") or []]
+    return out
+
+
+def _list_or_empty(v: Any, what: str, where: str) -> list:
+    v = v or []
+    _need(v, list, what, where)
+    return v
+
+
+def _add_tests(d: dict[str, Any], tests: dict[str, list], key: str, i: int) -> None:
+    """The i-th 0.4 test (and sample) tensor of ``inputs``/``outputs`` as the tensor's ``test_tensor``."""
+    for kind, field_name in (("test", "test_tensor"), ("sample", "sample_tensor")):
+        files = tests[f"{kind}_{key}"]
+        if i < len(files):
+            d[field_name] = _v04_file(files[i])
+
+
+def _v04_weights(w: Any, at: str, where: str) -> dict[str, Any]:
+    """A 0.4 weights entry: ``architecture`` (``file.py:Name`` or ``package.module.Name``) and ``dependencies``
+    (``conda:env.yaml``) as 0.5 descriptions; ``sha256`` is kept (the spec's converter drops it)."""
+    _need(w, dict, at, where)
+    e = {k: v for k, v in w.items() if k not in ("architecture", "architecture_sha256", "kwargs", "dependencies")}
+    arch = w.get("architecture")
+    if isinstance(arch, str):
+        if not arch.startswith("http") and arch.count(":") == 1:
+            source, name = arch.split(":")
+            e["architecture"] = {"source": source, "callable": name, "kwargs": w.get("kwargs") or {},
+                                 **({"sha256": w["architecture_sha256"]} if w.get("architecture_sha256") else {})}
+        else:
+            *mods, name = arch.split(".")
+            e["architecture"] = {"import_from": ".".join(mods), "callable": name, "kwargs": w.get("kwargs") or {}}
+    deps = w.get("dependencies")
+    if isinstance(deps, str):
+        e["dependencies"] = {"source": deps[len("conda:"):] if deps.startswith("conda:") else deps}
+    return e
 
 
 def _need(value: Any, kind: type, path: str, where: str) -> None:
@@ -238,19 +506,23 @@ def _whole(v: Any, what: str, where: str) -> int:
 
 
 def _size(ax: dict[str, Any], tensor: str, where: str) -> tuple[int, int]:
+    """``(min, step)`` of an input axis: ``ParameterizedSize`` ``min + n * step``, or a fixed size (``size: 128``
+    or ``{min: 128, step: 0}``: step 0; the runtime tiles such an axis at exactly that size)."""
     size = ax.get("size")
     if isinstance(size, dict) and "min" in size and "step" in size and "tensor_id" not in size:
         mn, st = _whole(size["min"], f"input {tensor!r} axis {ax.get('id')!r} size.min", where), \
             _whole(size["step"], f"input {tensor!r} axis {ax.get('id')!r} size.step", where)
-        if mn < 1 or st < 0:
+        if mn < 1:
             raise BundleError(f"{where}: input {tensor!r} axis {ax.get('id')!r} has invalid size {size}")
-        if st == 0:
-            raise BundleError(f"{where}: input {tensor!r} axis {ax.get('id')!r} has a fixed size {mn} (step 0); "
-                              "fixed input sizes are not supported by care_bridge's tiling")
         return mn, st
+    if isinstance(size, (int, float)) and not isinstance(size, bool):
+        mn = _whole(size, f"input {tensor!r} axis {ax.get('id')!r} size", where)
+        if mn < 1:
+            raise BundleError(f"{where}: input {tensor!r} axis {ax.get('id')!r} has invalid size {size}")
+        return mn, 0
     raise BundleError(
-        f"{where}: input {tensor!r} axis {ax.get('id')!r} has size {size!r}; only ParameterizedSize "
-        "(min, step) is supported (fixed or referenced input sizes are not)"
+        f"{where}: input {tensor!r} axis {ax.get('id')!r} has size {str(size)[:80]!r}; only fixed sizes and "
+        "ParameterizedSize (min, step) are supported (sizes referencing another tensor are not)"
     )
 
 
@@ -258,7 +530,7 @@ def _layout(axes: list[dict[str, Any]], tensor: str, where: str) -> str:
     out = ""
     for ax in axes:
         t = ax.get("type")
-        aid = str(ax.get("id", {"batch": "batch", "channel": "channel"}.get(t, "")))
+        aid = str(ax["id"] if ax.get("id") is not None else DEFAULT_AXIS_IDS.get(t, ""))
         if t == "batch":
             out += "b"
         elif t == "channel":
@@ -275,7 +547,17 @@ def _layout(axes: list[dict[str, Any]], tensor: str, where: str) -> str:
     return out
 
 
-def _ops(descrs: Any, tensor: str, where: str) -> tuple[dict[str, Any], ...]:
+def _axis_letters(axes: list[dict[str, Any]], layout: str) -> dict[str, str]:
+    """Axis id -> layout letter (``b``, ``c``, ``z``/``y``/``x``) of one tensor."""
+    return {str(ax.get("id")): letter for ax, letter in zip(axes, layout)}
+
+
+def _ops(descrs: Any, tensor: str, where: str, letters: dict[str, str] | None = None,
+         n_channels: int = 1) -> tuple[dict[str, Any], ...]:
+    """A tensor's processing ops with checked kwargs, in the runtime's terms: ``axes`` as layout letters (the
+    channel axis, whatever its id, is ``c``), and omitted ``axes`` of ``scale_range``/``zero_mean_unit_variance``
+    filled with the spec's default (every axis of the tensor jointly); per-entry values (``axis``) must run along
+    the channel axis, one value or one per channel."""
     ops = []
     for op in descrs or []:
         oid = op.get("id") if isinstance(op, dict) else None
@@ -289,8 +571,34 @@ def _ops(descrs: Any, tensor: str, where: str) -> tuple[dict[str, Any], ...]:
         if kwargs.get("reference_tensor") not in (None, tensor):
             raise BundleError(f"{where}: op {oid!r} of {tensor!r} references tensor {kwargs['reference_tensor']!r};"
                               " cross-tensor statistics are not supported")
+        if letters is not None:
+            _canonical_axes(oid, kwargs, tensor, letters, n_channels, where)
         ops.append({"id": oid, "kwargs": kwargs})
     return tuple(ops)
+
+
+def _canonical_axes(oid: str, kwargs: dict[str, Any], tensor: str, letters: dict[str, str], n_channels: int,
+                    where: str) -> None:
+    if oid in ("scale_range", "zero_mean_unit_variance"):
+        axes = kwargs.get("axes")
+        if axes is None:
+            kwargs["axes"] = list(letters.values())
+        else:
+            unknown = [a for a in axes if a not in letters]
+            if unknown:
+                raise BundleError(f"{where}: op {oid!r} of {tensor!r} names axis {unknown[0]!r}, which the tensor does "
+                                  f"not have (its axes: {', '.join(letters)})")
+            kwargs["axes"] = [letters[a] for a in axes]
+    if kwargs.get("axis") is not None:
+        if letters.get(kwargs["axis"]) != "c":
+            raise BundleError(f"{where}: op {oid!r} of {tensor!r} gives values along axis {kwargs['axis']!r}; only "
+                              "values along the channel axis are supported")
+        kwargs["axis"] = "c"
+    for key in ("gain", "offset", "mean", "std", "threshold"):
+        v = kwargs.get(key)
+        if isinstance(v, list) and len(v) not in (1, n_channels):
+            raise BundleError(f"{where}: op {oid!r} of {tensor!r} gives {len(v)} values of {key!r} for "
+                              f"{n_channels} channel(s)")
 
 
 # the kwargs each op reads (bioimage.io spec 0.5): "num" a finite number, "nums" a number or a non-empty list of
@@ -352,8 +660,9 @@ def _tensor_info(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, tuple[int,
     in_axes = list(inp.get("axes") or [])
     in_layout = _layout(in_axes, in_id, where)
     spatial = [ax for ax in in_axes if ax.get("type") == "space"]
-    axes = "".join(str(ax["id"]).upper() for ax in spatial)
+    axes = "".join(str(ax.get("id") or "x").upper() for ax in spatial)
     sizes = [_size(ax, in_id, where) for ax in spatial]
+    fixed = {a.lower(): mn for a, (mn, st) in zip(axes, sizes) if st == 0}
     in_scale = {}
     for ax in spatial:
         v = ax.get("scale", 1.0)
@@ -363,23 +672,25 @@ def _tensor_info(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, tuple[int,
     n_in = len(next(ax for ax in in_axes if ax.get("type") == "channel").get("channel_names") or [])
     out_layout, n_out, halos, factors = None, None, None, None
     channels: list[int] = []
+    layouts: list[str] = []
     for out in outputs:
         oid = str(out.get("id", "output"))
         oaxes = list(out.get("axes") or [])
         lay = _layout(oaxes, oid, where)
+        layouts.append(lay)
         if out_layout not in (None, lay):
             raise BundleError(f"{where}: outputs have different axes ({out_layout!r} vs {lay!r}); not supported")
         out_layout = lay
         ch = len(next(ax for ax in oaxes if ax.get("type") == "channel").get("channel_names") or [])
         channels.append(ch)
         n_out = ch if n_out is None else n_out
-        h, f = _output_geometry(oaxes, oid, in_id, in_scale, axes, where)
+        h, f = _output_geometry(oaxes, oid, in_id, in_scale, axes, where, fixed)
         halos = h if halos is None else tuple(max(a, b) for a, b in zip(halos, h))
         if factors not in (None, f):
             raise BundleError(f"{where}: outputs have different scales; not supported")
         factors = f
     for a, (mn, _), h in zip(axes, sizes, halos):
-        if mn - 2 * h < 1:
+        if mn - 2 * h < 1:  # fixed sizes too: a tile of that size must keep some output
             raise BundleError(f"{where}: axis {a.lower()!r}: a halo of {h} leaves no output at the minimum input size "
                               f"{mn} (the spec needs min - 2 * halo >= 1); the bundle is malformed")
     return ModelInfo(
@@ -399,13 +710,18 @@ def _tensor_info(rdf: dict[str, Any], where: str) -> tuple[ModelInfo, tuple[int,
         description=str(rdf.get("description", "")),
         input_layout=in_layout,
         output_layout=out_layout,
-        preprocessing=_ops(inp.get("preprocessing"), in_id, where),
-        postprocessing=tuple(op for o in outputs for op in _ops(o.get("postprocessing"), str(o.get("id")), where)),
+        preprocessing=_ops(inp.get("preprocessing"), in_id, where, _axis_letters(in_axes, in_layout), n_in),
+        postprocessing=tuple(op for o, lay, ch in zip(outputs, layouts, channels)
+                             for op in _ops(o.get("postprocessing"), str(o.get("id")), where,
+                                            _axis_letters(list(o.get("axes") or []), lay), ch)),
     ), tuple(channels)
 
 
-def _output_geometry(oaxes, oid, in_id, in_scale, axes, where) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    """Per spatial axis of ``axes``: halo in input pixels and the output/input size factor."""
+def _output_geometry(oaxes, oid, in_id, in_scale, axes, where, fixed=None) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Per spatial axis of ``axes``: halo in input pixels and the output/input size factor. An output axis may
+    have a fixed size where its input axis has one (``fixed``: axis -> input size), matching it times the
+    scale."""
+    fixed = fixed or {}
     by_id = {str(ax.get("id")): ax for ax in oaxes if ax.get("type") == "space"}
     if not set(by_id) <= set(axes.lower()):
         raise BundleError(f"{where}: output {oid!r} has spatial axes {sorted(by_id)} not in the input's {axes}")
@@ -417,18 +733,23 @@ def _output_geometry(oaxes, oid, in_id, in_scale, axes, where) -> tuple[tuple[in
             continue
         ax = by_id[a]
         size = ax.get("size")
-        if not (isinstance(size, dict) and "tensor_id" in size and "axis_id" in size):
-            raise BundleError(f"{where}: output {oid!r} axis {a!r} has size {size!r}; only sizes referencing the "
-                              "input (SizeReference) are supported")
-        if str(size["tensor_id"]) != in_id or str(size["axis_id"]) != a or int(size.get("offset", 0)) != 0:
-            raise BundleError(f"{where}: output {oid!r} axis {a!r} references {size}; only the same input axis "
-                              "without offset is supported")
         try:
             factor = in_scale[a] / float(ax.get("scale", 1.0))
         except (TypeError, ValueError, ZeroDivisionError):
             factor = float("nan")
         if not (math.isfinite(factor) and 1 / 64 <= factor <= 64):
             raise BundleError(f"{where}: output {oid!r} axis {a!r} has an unusable scale {ax.get('scale')!r}")
+        if a in fixed and isinstance(size, (int, float)) and not isinstance(size, bool):
+            if _whole(size, f"output {oid!r} axis {a!r} size", where) != round(fixed[a] * factor):
+                raise BundleError(f"{where}: output {oid!r} axis {a!r} has size {size}, but the input's fixed size "
+                                  f"{fixed[a]} gives {round(fixed[a] * factor)}; the description is inconsistent")
+        elif not (isinstance(size, dict) and "tensor_id" in size and "axis_id" in size):
+            raise BundleError(f"{where}: output {oid!r} axis {a!r} has size {str(size)[:80]!r}; only sizes referencing "
+                              "the input (SizeReference) are supported" + (" (or the input's fixed size)" if fixed
+                                                                           else ""))
+        elif str(size["tensor_id"]) != in_id or str(size["axis_id"]) != a or int(size.get("offset", 0)) != 0:
+            raise BundleError(f"{where}: output {oid!r} axis {a!r} references {size}; only the same input axis "
+                              "without offset is supported")
         halo = _whole(ax.get("halo", 0), f"output {oid!r} axis {a!r} halo", where)
         halos.append(int(math.ceil(halo / factor)))
         factors.append(float(factor))

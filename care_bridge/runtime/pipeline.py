@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from ..axes import check_axes, move_axes
 from ..describe import ModelInfo, ReadoutRequest, Readouts, Restoration
 from ..errors import CareBridgeError
 from ..normalize import PercentileStats, apply_denormalization, check_finite
-from ..tiling import TilePlan, auto_n_tiles, plan_tiles, read_block
+from ..tiling import TilePlan, auto_n_tiles, fixed_alignment, plan_tiles, read_block
 from . import ops
 from .engines import Engine
 from .readouts import NO_READOUTS, ReadoutSink, check_request, member_distribution
@@ -158,24 +159,134 @@ def pads_halo(info: ModelInfo) -> bool:
     return info.mode == "bioimageio"
 
 
+def declares_no_halo(info: ModelInfo) -> bool:
+    """A third-party bundle that declares no halo (CAREamics exports none): tiles need its measured receptive
+    field (:func:`measure_halo`), or seams show at their borders (issue #13: 2x2 tiles changed a CAREamics
+    restoration by 85% of its range)."""
+    return info.mode == "bioimageio" and not any(info.halo)
+
+
 def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
-                 memory_budget: float | None) -> tuple[int, ...]:
+                 memory_budget: float | None, *, halo: tuple[int, ...] | None = None) -> tuple[int, ...]:
     """Tiles per network axis: the requested counts, or as many as one tile's working memory needs to fit
-    ``memory_budget`` bytes (default 1 GiB). An axis the network reduces (projection) is never split; a
-    third-party bundle without a declared halo is never tiled (asking for tiles is a one-line error)."""
+    ``memory_budget`` bytes (default 1 GiB). An axis the network reduces (projection) is never split.
+
+    ``halo``: the overlap when it is not the declared one (a measured receptive field, :func:`tiling_halo`,
+    with the network border rule). Without it, a third-party bundle that declares no halo is never tiled (asking
+    for tiles is a one-line error)."""
     t = tile_counts(n_tiles, info.axes)
-    if info.mode == "bioimageio" and not any(info.halo):
-        # a third-party bundle that declares no halo (CAREamics exports none): its tiles' borders would show as
-        # seams (issue #13: 2x2 tiles changed a CAREamics restoration by 85% of its range), so it runs untiled
+    measured = halo is not None
+    if not measured and declares_no_halo(info):
         if t is not None and any(v > 1 for v in t):
             raise CareBridgeError("this bundle declares no halo, so tiles would show seams at their borders; restore "
                                   "it untiled (n_tiles none) or ask its authors to declare the output halo")
         return (1,) * len(info.axes)
     if t is None:
-        t = auto_n_tiles(shape, halo=info.halo, step=info.step, bytes_per_voxel=bytes_per_voxel(info),
-                         memory_budget=memory_budget or DEFAULT_MEMORY_BUDGET, pad_halo=pads_halo(info))
+        t = auto_n_tiles(shape, halo=halo if measured else info.halo, step=info.step,
+                         bytes_per_voxel=bytes_per_voxel(info), memory_budget=memory_budget or DEFAULT_MEMORY_BUDGET,
+                         pad_halo=pads_halo(info) and not measured,
+                         min_size=info.min_size if 0 in info.step else None)
     out_net = info.output_spatial_axes
     return tuple(n if a in out_net else 1 for a, n in zip(info.axes, t))
+
+
+def tiling_halo(engine: Engine, info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
+                memory_budget: float | None) -> tuple[tuple[int, ...], bool]:
+    """``(halo, pad_halo)`` for tiling an image of spatial ``shape``: the declared halo with the
+    bundle's border rule (:func:`pads_halo`); for a bundle that declares none, the receptive field measured on
+    the engine (:func:`measure_halo`, once per engine, only if the image needs more than one tile) with the
+    network border rule, so that the tiles reproduce the untiled result."""
+    if not declares_no_halo(info):
+        return tuple(info.halo), pads_halo(info)
+    zero = tuple(info.halo)
+    one = plan_tiles(shape, choose_tiles(info, shape, n_tiles, memory_budget, halo=zero), zero, info.step,
+                     info.min_size, pad_halo=False)
+    if len(one.tiles) == 1:  # one tile: nothing to overlap (the same block as with any halo under this rule)
+        return zero, False
+    return measure_halo(engine, info), False
+
+
+PROBE_START = {2: 64, 3: 32}  # first probe size per axis by number of spatial axes; doubled while too small
+PROBE_MAX = {2: 512, 3: 160}
+PROBE_RELATIVE = 1e-6  # an output pixel "changes" when it moves by more than this fraction of the largest change
+
+
+def measure_halo(engine: Engine, info: ModelInfo) -> tuple[int, ...]:
+    """The receptive-field radius (input pixels per side, per network axis) of a network whose bundle declares no
+    halo, measured on ``engine`` itself and cached on it; one line on stderr says so.
+
+    A random input (standard normal, the normalized range) is run, and again with one pixel changed (the first,
+    then the last pixel of a cell of the step grid: see :func:`_probe`), with two different backgrounds (a ReLU
+    that is off in one may be on in the other); every output pixel that changes by more than
+    :data:`PROBE_RELATIVE` of the largest change counts. The radius is the farthest such pixel from the changed
+    one, rounded up to the step. A probe whose changes reach its border is doubled (up to :data:`PROBE_MAX`);
+    along a fixed-size axis the probe has that size, and a field reaching its border is a one-line error."""
+    cached = getattr(engine, "measured_halo", None)
+    if cached is not None:
+        return cached
+    nd = len(info.axes)
+    align = [st if st else fixed_alignment(mn) for st, mn in zip(info.step, info.min_size)]
+    size = [mn if st == 0 else _valid_size(max(mn, PROBE_START.get(nd, 32)), mn, st)
+            for st, mn in zip(info.step, info.min_size)]
+    while True:
+        radius, touches = _probe(engine, info, size, align)
+        grow = [k for k in touches if info.step[k]]
+        stuck = [k for k in touches if not info.step[k] or size[k] * 2 > PROBE_MAX.get(nd, 160)]
+        if stuck:
+            k = stuck[0]
+            fix = (f"give an image of at most {size[k]} pixels along {info.axes[k]}" if not info.step[k]
+                   else "restore it untiled (n_tiles none)")
+            raise CareBridgeError(f"this bundle declares no halo and its receptive field along {info.axes[k]} reaches "
+                                  f"across the whole {size[k]}-pixel probe, so tiles cannot reproduce the untiled "
+                                  f"result; {fix}")
+        if not grow:
+            break
+        for k in grow:
+            size[k] = _valid_size(size[k] * 2, info.min_size[k], info.step[k])
+    halo = tuple(-(-r // a) * a for r, a in zip(radius, align))
+    engine.measured_halo = halo
+    sys.stderr.write(f"care-bridge: the bundle declares no halo; its receptive field measured on the {engine.name} "
+                     f"engine is {', '.join(f'{a}={h}' for a, h in zip(info.axes, halo))} pixels, used as the tiles' "
+                     "overlap\n")
+    return halo
+
+
+def _valid_size(want: int, mn: int, step: int) -> int:
+    return mn + max(0, -(-(want - mn) // step)) * step
+
+
+def _probe(engine: Engine, info: ModelInfo, size: list[int], align: list[int]) -> tuple[list[int], list[int]]:
+    """One probe (see :func:`measure_halo`): per network axis the radius seen, and the axes whose changes reached
+    the probe's border. The changed pixel is the first of a cell of the step grid (how far it reaches forward) or
+    the last (how far back): with pooling, an input pixel influences whole pooling cells, so these two positions
+    reach farthest."""
+    nd = len(info.axes)
+    cell = [(s // 2) // a * a for s, a in zip(size, align)]
+    keep = [k for k, a in enumerate(info.axes) if a in info.output_spatial_axes]
+    radius, touches = [0] * nd, set()
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        x0 = rng.standard_normal((1, *size, info.n_channel_in)).astype(np.float32)
+        y0 = engine.run(x0)
+        for last in (False, True):
+            at = [c + (a - 1 if last else 0) for c, a in zip(cell, align)]
+            x1 = x0.copy()
+            x1[(0, *at)] += rng.choice(np.float32([-4.0, 4.0]), size=info.n_channel_in)
+            y1 = engine.run(x1)
+            d = np.zeros(np.asarray(y0[0]).shape[1:-1], np.float32)
+            for a, b in zip(y0, y1):
+                d = np.maximum(d, np.abs(np.asarray(b, np.float32) - np.asarray(a, np.float32))[0].max(axis=-1))
+            if not d.max() > 0:
+                continue
+            changed = d > PROBE_RELATIVE * float(d.max())
+            for j, k in enumerate(keep):
+                hit = np.flatnonzero(changed.any(axis=tuple(i for i in range(changed.ndim) if i != j)))
+                s = info.scale[k]
+                lo, hi = math.floor(hit[0] / s), math.ceil((hit[-1] + 1) / s) - 1  # in input pixels
+                radius[k] = max(radius[k], at[k] - lo, hi - at[k])
+                if hit[0] == 0 or hit[-1] == changed.shape[j] - 1:
+                    touches.add(k)
+    return radius, sorted(touches)
 
 
 @dataclass
@@ -315,8 +426,10 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
     x = move_axes(image, axes, loop_axes + net + "C")  # a view; nothing is copied here
     spatial_shape = x.shape[len(loop_axes): len(loop_axes) + len(net)]
     out_net = info.output_spatial_axes
-    plan = plan_tiles(spatial_shape, choose_tiles(info, spatial_shape, n_tiles, memory_budget), info.halo,
-                      info.step, info.min_size, pad_halo=pads_halo(info))
+    halo, pad = tiling_halo(engine, info, spatial_shape, n_tiles, memory_budget)
+    plan = plan_tiles(spatial_shape, choose_tiles(info, spatial_shape, n_tiles, memory_budget,
+                                                  halo=halo if declares_no_halo(info) else None), halo,
+                      info.step, info.min_size, pad_halo=pad)
     out_sp = tuple(int(round(L * s)) for a, L, s in zip(net, spatial_shape, info.scale) if a in out_net)
     loop_shape = x.shape[: len(loop_axes)]
     n_out = info.n_channel_out

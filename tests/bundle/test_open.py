@@ -144,7 +144,8 @@ def test_upsampling_scale_and_halo_in_input_pixels(tmp_path: Path):
         (lambda r: r["inputs"].append(dict(r["inputs"][0], id="second")), "2 inputs"),
         (lambda r: r["inputs"][0]["axes"].insert(1, {"type": "time", "size": {"min": 1, "step": 1}}),
          "time axis"),
-        (lambda r: r["inputs"][0]["axes"][2].update(size=64), "size 64"),
+        (lambda r: r["inputs"][0]["axes"][2].update(size={"tensor_id": "raw", "axis_id": "x"}),
+         "sizes referencing another tensor"),
         (lambda r: r["outputs"][0]["axes"][2].update(size=64), "only sizes referencing the input"),
         (lambda r: r["inputs"][0]["preprocessing"].append(
             {"id": "scale_range", "kwargs": {"reference_tensor": "other"}}), "cross-tensor"),

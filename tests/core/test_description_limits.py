@@ -45,7 +45,8 @@ def test_a_valid_description_parses():
     (("outputs", 0, "axes", 2, "halo"), "4", "halo is '4'"),
     (("inputs", 0, "axes", 2, "size"), {"min": 16, "step": -8}, "size.step is -8"),
     (("inputs", 0, "axes", 2, "size"), {"min": 10**12, "step": 8}, "size.min is 1000000000000"),
-    (("inputs", 0, "axes", 2, "size"), {"min": 16, "step": 0}, "fixed size 16"),
+    # a fixed size (step 0) is tiled at that size (#13), but must still leave output inside the halo
+    (("inputs", 0, "axes", 2, "size"), {"min": 8, "step": 0}, "leaves no output at the minimum input size 8"),
     (("inputs", 0, "axes", 2, "scale"), "big", "unusable scale 'big'"),
     (("outputs", 0, "axes", 2, "scale"), 0.0, "unusable scale 0.0"),
 ])
