@@ -15,7 +15,7 @@ from ..describe import ReadoutRequest
 from ..describe.readouts import DEFAULT_LEVEL, DEFAULT_SAMPLES, MAX_SAMPLES, READOUT_NAMES
 from ..errors import CareBridgeError
 
-ENGINES = ("auto", "onnxruntime", "tensorflow", "openvino")
+ENGINES = ("auto", "onnxruntime", "tensorflow", "openvino", "torch")
 PRECISIONS = ("fp32", "bf16", "fp16")
 _PRECISION_SPELLINGS = {
     "fp32": "fp32", "float32": "fp32", "f32": "fp32", "32": "fp32", "single": "fp32",
@@ -89,8 +89,10 @@ def parse_memory_budget(text: object) -> float | None:
 
 
 def parse_engine(text: object) -> str:
-    """``auto`` (default), ``onnxruntime``, ``tensorflow`` or ``openvino`` (case-insensitive)."""
+    """``auto`` (default), ``onnxruntime``, ``tensorflow``, ``openvino`` or ``torch`` (also ``pytorch``,
+    ``torchscript``; case-insensitive)."""
     s = str(text or "auto").strip().lower()
+    s = {"pytorch": "torch", "torchscript": "torch"}.get(s, s)
     if s not in ENGINES:
         raise CareBridgeError(f"engine {text!r} is unknown; choose one of {', '.join(ENGINES)}")
     return s

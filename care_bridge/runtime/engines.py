@@ -4,7 +4,9 @@ An engine runs the bare network on a float32 batch with axes ``"S" + info.axes +
 array per declared output in the same layout (``"S" + output spatial axes + "C"``). It transposes to and from
 the tensor layout the weights declare (``info.input_layout`` / ``info.output_layout``, bioimage.io axis ids).
 ONNX Runtime is always available; a TensorFlow SavedModel needs the ``train`` extra; OpenVINO (on the ONNX
-weights) the ``openvino`` extra. Frameworks are imported when an engine is made, never when this module is. (The
+weights) the ``openvino`` extra; TorchScript weights PyTorch (the ``torch`` extra). ``pytorch_state_dict`` weights are
+never run: building their architecture means importing the Python code the bundle names. Frameworks are imported
+when an engine is made, never when this module is. (The
 in-memory Keras engine of model folders lives on the training side: :mod:`care_bridge.models.keras_engine`.)
 
 Precision (``fp32`` always by default): ``bf16`` runs OpenVINO on a CPU with bf16 instructions, ``fp16`` a GPU
@@ -14,6 +16,7 @@ Precision (``fp32`` always by default): ``bf16`` runs OpenVINO on a CPU with bf1
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -23,14 +26,15 @@ from ..errors import BundleError, CareBridgeError
 from ..describe import ModelInfo
 from ..framework_env import configure_onnxruntime, configure_openvino, configure_tensorflow
 
-ENGINE_NAMES = ("onnxruntime", "tensorflow", "openvino")
+ENGINE_NAMES = ("onnxruntime", "tensorflow", "openvino", "torch")
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Measured on the 2-core CPU machines of this project (benchmarks/predict_throughput.py, CARE default 2D net,
 # 2048x2048, automatic tiles): onnxruntime 0.50 MVox/s, TF SavedModel 0.31 MVox/s (TF runs without oneDNN for
 # reproducibility, see _import_tf; untiled it reaches 0.39). onnxruntime also starts in a fraction of TF's import
 # time and is always installed. The default engine is the first of this order the bundle and installation allow.
 # OpenVINO (an optional extra) is chosen automatically only for a precision other than fp32 (see choose_engine).
-PREFERENCE_CPU = ("onnxruntime", "tensorflow")
+# PyTorch (an optional extra) runs TorchScript weights, chosen automatically only when a bundle has nothing else.
+PREFERENCE_CPU = ("onnxruntime", "tensorflow", "torch")
 
 
 class Engine(Protocol):
@@ -245,6 +249,74 @@ def _import_tf():
     return tf
 
 
+class TorchScriptEngine(_LayoutMixin):
+    """PyTorch on TorchScript weights (the ``torch`` extra), on the CPU. The archive and the compiled graph are
+    checked before anything of the model runs (:mod:`.torch_guard`); warnings the model raises are not shown
+    (they would add lines to one-line messages).
+
+    Runs without oneDNN (``torch.backends.mkldnn``), as the TF engine does: PyTorch's oneDNN convolutions round
+    differently with the input's shape (tiled vs untiled up to 2.6e-7 of the output's range, measured), its native
+    ones less so: bit-identical with a declared halo, within 3.2e-8 of the range for a bundle without one, whose
+    border tiles are narrower (measured; tested bound 1e-6); measured 1.3-1.5x slower on small networks."""
+
+    name = "torch"
+
+    def __init__(self, path: str | Path, info: ModelInfo, *, threads: int | None = None):
+        torch = _import_torch()
+        from .torch_guard import load_torchscript
+
+        self.info = info
+        self.precision = "fp32"
+        torch.set_num_threads(int(threads or os.cpu_count() or 1))
+        self.module = load_torchscript(path)
+        self.max_batch = 1  # as the other CPU engines
+        self._torch = torch
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        torch = self._torch
+        xin = self._to_net(x)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+                    out = self.module.forward(torch.from_numpy(np.ascontiguousarray(xin, dtype=np.float32)))
+        except Exception as e:  # TorchScript raises its own error types (shape checks inside the graph)
+            raise CareBridgeError(f"the TorchScript weights refused an input of shape {list(xin.shape)}: "
+                                  f"{_first_line(e)}; check the image's axes and channels against the bundle "
+                                  "(care-bridge inspect)") from e
+        if isinstance(out, dict):
+            names = list(self.info.output_names)
+            vals = [out[n] for n in names] if all(n in out for n in names) else [out[k] for k in sorted(out)]
+        elif isinstance(out, (list, tuple)):
+            vals = list(out)
+        else:
+            vals = [out]
+        if not all(isinstance(v, torch.Tensor) for v in vals):
+            raise CareBridgeError("the TorchScript weights returned something other than tensors; rdf.yaml does not "
+                                  "match the weights (ask the bundle's authors)")
+        return [self._from_net(v.detach().to(torch.float32).numpy()) for v in vals]
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as e:
+        raise CareBridgeError("the torch engine needs PyTorch; pip install 'care_bridge[torch]' or use the bundle's "
+                              "ONNX weights (--engine onnxruntime)") from e
+    return torch
+
+
+def torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+STATE_DICT_REFUSAL = ("pytorch_state_dict weights are not run by care_bridge: building their architecture means "
+                      "importing and executing the Python code the bundle names (a file in the bundle or a module), "
+                      "which no bundle may make care_bridge do; use its onnx or torchscript weights")
+
+
 def tensorflow_available() -> bool:
     import importlib.util
 
@@ -271,6 +343,7 @@ def choose_engine(requested: str | None, available_formats: dict[str, Path], pre
         "onnxruntime": "onnx" in available_formats,
         "tensorflow": "tensorflow_saved_model_bundle" in available_formats and tensorflow_available(),
         "openvino": "onnx" in available_formats and openvino_available(),
+        "torch": "torchscript" in available_formats and torch_available(),
     }
     if requested in (None, "auto"):
         if precision != "fp32":
@@ -278,9 +351,14 @@ def choose_engine(requested: str | None, available_formats: dict[str, Path], pre
         for name in PREFERENCE_CPU:
             if can.get(name):
                 return name
+        if "torchscript" in available_formats:
+            raise CareBridgeError("the bundle's only runnable weights are torchscript, which need PyTorch: pip install "
+                                  "'care_bridge[torch]'")
+        if "pytorch_state_dict" in available_formats:
+            raise BundleError(f"the bundle has {', '.join(available_formats)} weights; {STATE_DICT_REFUSAL}")
         raise BundleError(
-            "the bundle has no weights this runtime can execute (supported: onnx, tensorflow_saved_model_bundle); "
-            f"it has {', '.join(available_formats) or 'none'}"
+            "the bundle has no weights this runtime can execute (supported: onnx, tensorflow_saved_model_bundle, "
+            f"torchscript); it has {', '.join(available_formats) or 'none'}"
         )
     if requested not in can:
         raise CareBridgeError(f"unknown engine {requested!r}; choose one of auto, {', '.join(ENGINE_NAMES)}")
@@ -289,11 +367,15 @@ def choose_engine(requested: str | None, available_formats: dict[str, Path], pre
             why = "TensorFlow is not installed (pip install care_bridge[train])"
         elif requested == "openvino" and "onnx" in available_formats:
             why = "OpenVINO is not installed (pip install 'care_bridge[openvino]')"
+        elif requested == "torch" and "torchscript" in available_formats:
+            why = "PyTorch is not installed (pip install 'care_bridge[torch]')"
+        elif requested == "torch" and "pytorch_state_dict" in available_formats:
+            why = STATE_DICT_REFUSAL
         else:
             why = "the bundle has no weights for it"
         raise CareBridgeError(f"engine {requested!r} cannot run here: {why}; choose another --engine")
     if precision != "fp32":
-        if requested == "tensorflow" or (requested == "onnxruntime" and precision == "bf16"):
+        if requested in ("tensorflow", "torch") or (requested == "onnxruntime" and precision == "bf16"):
             raise CareBridgeError(f"engine {requested} runs fp32 only; for --precision {precision} use --engine "
                                   "openvino (or auto)")
         if requested == "onnxruntime" and not onnxruntime_has_tensorrt():
@@ -327,4 +409,8 @@ def make_engine(name: str, formats: dict[str, Path], info: ModelInfo, precision:
             raise CareBridgeError(f"engine tensorflow runs fp32 only; for --precision {precision} use --engine "
                                   "openvino")
         return TFSavedModelEngine(formats["tensorflow_saved_model_bundle"], info)
+    if name == "torch":
+        if precision != "fp32":
+            raise CareBridgeError(f"engine torch runs fp32 only; for --precision {precision} use --engine openvino")
+        return TorchScriptEngine(formats["torchscript"], info)
     raise CareBridgeError(f"engine {name!r} needs an in-memory Keras model; use a model folder")

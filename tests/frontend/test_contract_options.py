@@ -57,8 +57,8 @@ def test_bad_memory_budget(bad):
 
 def test_engine_bool_axes_suffix():
     assert o.parse_engine(None) == "auto" and o.parse_engine("ONNXRuntime") == "onnxruntime"
-    with pytest.raises(CareBridgeError, match="engine 'torch' is unknown"):
-        o.parse_engine("torch")
+    with pytest.raises(CareBridgeError, match="engine 'caffe' is unknown"):  # torch is an engine since #13
+        o.parse_engine("caffe")
     assert o.parse_bool("true") and o.parse_bool("1") and o.parse_bool(True)
     assert not o.parse_bool("") and not o.parse_bool("false") and not o.parse_bool(None)
     with pytest.raises(CareBridgeError, match="overwrite"):

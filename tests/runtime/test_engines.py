@@ -15,7 +15,9 @@ def test_default_engine_is_the_measured_fastest_available():
 def test_unavailable_or_unknown_engines_are_named():
     with pytest.raises(CareBridgeError, match="no weights for it"):
         choose_engine("tensorflow", {"onnx": Path("w.onnx")})
-    with pytest.raises(CareBridgeError, match="unknown engine 'torch'"):
+    with pytest.raises(CareBridgeError, match="unknown engine 'caffe'"):  # torch is an engine since #13
+        choose_engine("caffe", {"onnx": Path("w.onnx")})
+    with pytest.raises(CareBridgeError, match="engine 'torch' cannot run here: the bundle has no weights"):
         choose_engine("torch", {"onnx": Path("w.onnx")})
     with pytest.raises(BundleError, match="has keras_v3"):
         choose_engine("auto", {"keras_v3": Path("w.keras")})
