@@ -163,3 +163,30 @@ def test_a_pointwise_network_without_halo_measures_zero(tmp_path):
     res = r.restore(img, "YX", n_tiles=(2, 2))
     assert r.engine.measured_halo == (0, 0)
     np.testing.assert_array_equal(res.image, 2 * img)
+
+
+def test_a_careamics_style_description_fixed_sizes_in_and_out(tmp_path):
+    """As CAREamics 0.x writes it (its bmz export code, read): input and output axes with the same fixed integer
+    size, no halo, a singleton channel named 'channel', fixed_zero_mean_unit_variance along the channel axis in and
+    its inverse out. Read and tiled like the free-size network run untiled."""
+    import yaml
+
+    mean, std = 120.0, 35.0
+    pre = [{"id": "fixed_zero_mean_unit_variance", "kwargs": {"mean": [mean], "std": [std], "axis": "channel"}}]
+    post = [{"id": "fixed_zero_mean_unit_variance", "kwargs": {"mean": [-mean / (std + 1e-6)],
+                                                               "std": [1 / (std + 1e-6) - 1e-6], "axis": "channel"}}]
+    folder = write_v05(tmp_path / "careamics", kind="unet", size=64, halo=0, pre=pre, post=post)
+    rdf = yaml.safe_load((folder / "rdf.yaml").read_text())
+    for t in rdf["inputs"] + rdf["outputs"]:
+        t["axes"][1]["channel_names"] = ["channel"]
+    for ax in rdf["outputs"][0]["axes"][2:]:
+        ax["size"] = 64
+        ax.pop("halo", None)
+    (folder / "rdf.yaml").write_text(yaml.safe_dump(rdf))
+    free = runtime.load(write_v05(tmp_path / "free", kind="unet", size=(16, 16), halo=0, pre=pre, post=post))
+    r = runtime.load(folder)
+    assert (r.info.step, r.info.min_size, r.info.halo) == ((0, 0), (64, 64), (0, 0))
+    img = np.random.default_rng(2).gamma(3.0, 40.0, (160, 128)).astype(np.float32)
+    res, ref = r.restore(img, "YX"), free.restore(img, "YX", n_tiles=1).image
+    assert np.prod(res.n_tiles) > 1
+    assert _rel(res.image, ref) <= 1e-5
