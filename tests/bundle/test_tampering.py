@@ -116,7 +116,7 @@ def test_total_size_limit_is_configurable(bundle_2d, tmp_path, tmpdir_watch):
         safe_extract(bundle_2d, tmp_path)  # never extracts into an existing folder
 
 
-@pytest.mark.parametrize("version", ["0.4.10", "0.6.0", "1.0", None])
+@pytest.mark.parametrize("version", ["0.6.0", "1.0", None])
 def test_unknown_format_version_is_refused(bundle_2d, tmp_path, tmpdir_watch, version):
     def edit(rdf):
         if version is None:
@@ -125,7 +125,13 @@ def test_unknown_format_version_is_refused(bundle_2d, tmp_path, tmpdir_watch, ve
             rdf["format_version"] = version
 
     bad = rewrite_zip(bundle_2d, tmp_path / "fv.zip", rdf_edit=edit)
-    _refused(bad, r"format_version .* is not supported; care_bridge reads bioimage.io model spec 0.5.x", tmpdir_watch)
+    _refused(bad, r"format_version .* is not supported; care_bridge reads bioimage.io model spec 0.4.x and 0.5.x",
+             tmpdir_watch)
+
+
+def test_a_05_description_labelled_04_is_refused_by_the_04_rules(bundle_2d, tmp_path, tmpdir_watch):
+    bad = rewrite_zip(bundle_2d, tmp_path / "fv.zip", rdf_edit=lambda rdf: rdf.update(format_version="0.4.10"))
+    _refused(bad, r"spec 0.4 axes are a string", tmpdir_watch)
 
 
 def test_non_model_resource_is_refused(bundle_2d, tmp_path, tmpdir_watch):
