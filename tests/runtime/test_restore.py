@@ -12,15 +12,18 @@ def r2d(tiny_model):
 
 
 def test_tiled_equals_untiled_for_odd_sizes(r2d):
-    x = np.random.default_rng(0).poisson(20, (75, 131)).astype(np.uint16)
+    x = np.random.default_rng(0).poisson(20, (75, 331)).astype(np.uint16)
     a = r2d.restore(x, "YX", n_tiles=1)
     b = r2d.restore(x, "YX", n_tiles=(2, 3))
-    # automatic tiling from a small budget: the whole restoration's, so the image and its output plus half of what
-    # one untiled tile would need
+    # automatic tiling from a small budget, the whole restoration's: the image and its output, plus room for a
+    # tile larger than the smallest possible one but smaller than the untiled image
     from care_bridge.runtime.pipeline import bytes_per_voxel
 
-    untiled = x.size * bytes_per_voxel(r2d.info)  # care_bridge networks: no halo padding beyond the image
-    c = r2d.restore(x, "YX", memory_budget=r2d.memory_needed(x.shape, "YX", x.dtype) + untiled / 2)
+    bpv = bytes_per_voxel(r2d.info)
+    smallest = np.prod([m + 2 * h for m, h in zip(r2d.info.min_size, r2d.info.halo)]) * bpv
+    untiled = x.size * bpv  # care_bridge networks: no halo padding beyond the image
+    assert smallest < untiled
+    c = r2d.restore(x, "YX", memory_budget=r2d.memory_needed(x.shape, "YX", x.dtype) + (smallest + untiled) / 2)
     assert a.image.shape == x.shape and a.image.dtype == np.float32
     assert c.n_tiles != (1, 1)
     assert np.abs(a.image - b.image).max() <= 1e-5
