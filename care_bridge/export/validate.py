@@ -136,7 +136,7 @@ def validate_bundle(
     path: str | Path, *, tolerance: float = 1e-4, core: bool = False, engines: tuple[str, ...] | None = None
 ) -> ValidationReport:
     """Validate a bundle zip/folder; never raises for a bad bundle (the failure is a row of the report)."""
-    from ..runtime.engines import make_engine, tensorflow_available
+    from ..runtime.engines import make_engine, tensorflow_available, torch_available
     from ..bundle.open import open_bundle
 
     report = ValidationReport(str(path))
@@ -153,7 +153,7 @@ def validate_bundle(
             return report
         x = _normalized_test_input(bundle)
         expected = [bundle.runtime_tensor(t, output=True) for t in bundle.test_outputs]
-        runnable = {"onnx": "onnxruntime", "tensorflow_saved_model_bundle": "tensorflow"}
+        runnable = {"onnx": "onnxruntime", "tensorflow_saved_model_bundle": "tensorflow", "torchscript": "torch"}
         for fmt in bundle.formats:
             name = f"reproduce {fmt}"
             engine = runnable.get(fmt)
@@ -161,6 +161,8 @@ def validate_bundle(
                 continue
             if engine == "tensorflow" and not tensorflow_available():
                 report.checks.append(Check(name, None, "TensorFlow not installed"))
+            elif engine == "torch" and not torch_available():
+                report.checks.append(Check(name, None, "PyTorch not installed (pip install 'care_bridge[torch]')"))
             elif engine is not None:
                 try:
                     outs = _finish(bundle, make_engine(engine, bundle.formats, bundle.info).run(x))

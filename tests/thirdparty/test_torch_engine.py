@@ -145,3 +145,17 @@ def test_pytorch_state_dict_weights_are_refused_by_name(tmp_path):
         with pytest.raises(CareBridgeError, match="pytorch_state_dict weights are not run.*importing") as e:
             runtime.load(folder, engine=engine)
         assert "\n" not in str(e.value)
+
+
+def test_validate_runs_torchscript_weights_like_the_onnx_twin(tmp_path):
+    """`care-bridge validate` runs TorchScript weights (a row per weight format, not "no engine here"); on twin
+    bundles whose test tensors are the raw network output (these fixtures), both rows see the same difference."""
+    from care_bridge.export.validate import validate_bundle
+
+    pt = save_torchscript(tmp_path / "model.pt", "conv2", 1, "script")
+    rows = {}
+    for name, extra in (("torchscript", {"weights_file": pt}), ("onnx", {})):
+        report = validate_bundle(write_v05(tmp_path / name, kind="conv2", size=(32, 8), halo=8, **extra))
+        rows[name] = next(c for c in report.checks if c.name == f"reproduce {name}")
+    assert rows["torchscript"].passed is not None, rows["torchscript"].detail  # it ran
+    assert rows["torchscript"].passed == rows["onnx"].passed and rows["torchscript"].detail == rows["onnx"].detail
