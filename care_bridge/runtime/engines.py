@@ -173,18 +173,11 @@ def _first_line(e: Exception) -> str:
 
 def _import_openvino():
     configure_openvino()
-    try:
-        import openvino as ov
-    except ImportError as e:
-        raise CareBridgeError("the openvino engine needs OpenVINO; pip install 'care_bridge[openvino]' or use "
-                              "--engine onnxruntime") from e
-    return ov
+    return _import_framework("openvino", "openvino", "openvino", "--engine onnxruntime")
 
 
 def openvino_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("openvino") is not None
+    return available("openvino")
 
 
 def openvino_device(core, precision: str) -> str:
@@ -238,15 +231,27 @@ class TFSavedModelEngine(_LayoutMixin):
         return [self._from_net(v.numpy()) for v in vals]
 
 
+def _import_framework(module: str, engine: str, extra: str, fallback: str):
+    """Import an engine's framework, or a one-line error naming the extra to install and the engine to use instead."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise CareBridgeError(f"the {engine} engine needs {module}; pip install 'care_bridge[{extra}]' or use "
+                              f"{fallback}") from e
+
+
 def _import_tf():
     configure_tensorflow(bit_reproducible=True)  # only effective if TF is not imported yet
-    try:
-        import tensorflow as tf
-    except ImportError as e:
-        raise CareBridgeError(
-            "the tensorflow engine needs TensorFlow; install care_bridge[train] or use --engine onnxruntime"
-        ) from e
-    return tf
+    return _import_framework("tensorflow", "tensorflow", "train", "--engine onnxruntime")
+
+
+def available(module: str) -> bool:
+    """Whether a framework is installed (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 class TorchScriptEngine(_LayoutMixin):
@@ -298,18 +303,11 @@ class TorchScriptEngine(_LayoutMixin):
 
 
 def _import_torch():
-    try:
-        import torch
-    except ImportError as e:
-        raise CareBridgeError("the torch engine needs PyTorch; pip install 'care_bridge[torch]' or use the bundle's "
-                              "ONNX weights (--engine onnxruntime)") from e
-    return torch
+    return _import_framework("torch", "torch", "torch", "the bundle's ONNX weights (--engine onnxruntime)")
 
 
 def torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
+    return available("torch")
 
 
 STATE_DICT_REFUSAL = ("pytorch_state_dict weights are not run by care_bridge: building their architecture means "
@@ -318,9 +316,7 @@ STATE_DICT_REFUSAL = ("pytorch_state_dict weights are not run by care_bridge: bu
 
 
 def tensorflow_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tensorflow") is not None
+    return available("tensorflow")
 
 
 def onnxruntime_has_tensorrt() -> bool:
