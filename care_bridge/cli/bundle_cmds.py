@@ -12,8 +12,27 @@ from .common import Command
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_dir", type=Path, help="care_bridge model folder (from 'care-bridge train')")
     p.add_argument("--out", required=True, type=Path, help="bundle to write (.zip)")
-    p.add_argument("--author", action="append", dest="authors", metavar="NAME",
-                   help="author name (repeat for several; default: the current user)")
+    p.add_argument("--author", action="append", dest="authors", metavar="NAME[;GITHUB][;AFFIL][;ORCID]",
+                   help="author: a name, optionally with GitHub user, affiliation and ORCID separated by ';' "
+                        "(repeat for several; default: 'care_bridge user')")
+    p.add_argument("--maintainer", action="append", dest="maintainers", metavar="NAME;GITHUB[;AFFIL][;ORCID]",
+                   help="maintainer (who answers questions on bioimage.io; needs a GitHub user; repeatable)")
+    p.add_argument("--description", default=None, metavar="TEXT",
+                   help="one or two sentences on what the model restores (default: generated from the config)")
+    p.add_argument("--tag", action="append", dest="tags", metavar="TAG",
+                   help="tag added to care_bridge's own (sample, organism, modality, ...; repeatable)")
+    p.add_argument("--cite", action="append", metavar="TEXT;DOI-OR-URL",
+                   help="citation added after the CARE paper, e.g. 'Doe et al. 2026;10.5281/zenodo.123' (repeatable)")
+    p.add_argument("--git-repo", default=None, metavar="URL", help="code/data repository of this model")
+    p.add_argument("--test-image", type=Path, default=None, metavar="TIFF",
+                   help="an image from your data (axes of the model, + C): the test tensors and the cover are made "
+                        "from its center (at most 256 per axis) instead of a synthetic image")
+    p.add_argument("--sample-image", type=Path, default=None, metavar="TIFF",
+                   help="an image from your data shown to people: written with the network's output as the rdf's "
+                        "sample_tensor (TIFF, center, at most 512 per axis)")
+    p.add_argument("--check-zoo", action="store_true",
+                   help="after writing, run bioimageio.spec's stricter checks offline and print what a bioimage.io "
+                        "curator would ask for, one line each (exit status 1 when something is missing)")
     p.add_argument("--license", default="CC-BY-4.0", help="SPDX license id of the weights (default CC-BY-4.0)")
     p.add_argument("--weights", default=None, metavar="LIST",
                    help="weight formats besides Keras (always written), comma-separated: onnx, tensorflow "
@@ -42,15 +61,31 @@ def parse_weight_formats(text: str | None) -> tuple[str, ...] | None:
 
 
 def _export(args) -> int:
-    from ..export import export_bundle
+    from ..export.metadata import parse_export_metadata
 
-    authors = [{"name": n} for n in args.authors] if args.authors else None
+    # every option is checked before anything heavy is imported or run
+    meta = parse_export_metadata(
+        authors=args.authors, maintainers=args.maintainers, description=args.description, tags=args.tags,
+        cite=args.cite, git_repo=args.git_repo, sample_image=args.sample_image, test_image=args.test_image,
+    )
     formats = parse_weight_formats(args.weights)
     extra = {"weight_formats": formats} if formats is not None else {}
-    out = export_bundle(args.model_dir, args.out, overwrite=args.overwrite, authors=authors,
-                        license=args.license, **extra)
+    extra.update(meta.export_kwargs())
+    from ..export import export_bundle
+
+    out = export_bundle(args.model_dir, args.out, overwrite=args.overwrite, license=args.license, **extra)
     print(f"bundle written to {out} (passed bioimageio.core test_model for every weight format)")
+    if args.check_zoo:
+        return _print_zoo(out)
     return 0
+
+
+def _print_zoo(bundle) -> int:
+    from ..export.zoo import check_zoo
+
+    report = check_zoo(bundle)
+    print(report.render())
+    return 0 if report.ok else 1
 
 
 EXPORT = Command(
@@ -67,9 +102,14 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", type=Path, help="bundle (.zip or unpacked folder)")
     p.add_argument("--consumer", choices=["care_bridge", "deepimagej"], default="care_bridge",
                    help="'deepimagej': check statically what deepImageJ (Fiji) can run and what it would lose")
+    p.add_argument("--zoo", action="store_true",
+                   help="run bioimageio.spec's stricter checks offline and print what a bioimage.io curator would "
+                        "ask for (maintainers, git repo, sample tensors, cover, ...), one line each; exit 1 if any")
 
 
 def _validate(args) -> int:
+    if args.zoo:
+        return _print_zoo(args.bundle)
     if args.consumer == "deepimagej":
         from ..bundle import open_bundle
         from ..bundle.deepimagej import check_deepimagej, format_deepimagej_report

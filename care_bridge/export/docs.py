@@ -78,6 +78,19 @@ def _ensemble_section(ens: dict[str, Any], n_c: int) -> list[str]:
     ]
 
 
+def _person(p: dict[str, str]) -> str:
+    extra = [f"@{p['github_user']}" if p.get("github_user") else "", p.get("affiliation") or "",
+             f"ORCID [{p['orcid']}](https://orcid.org/{p['orcid']})" if p.get("orcid") else ""]
+    extra = [e for e in extra if e]
+    return f"- {p.get('name')}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _citation(c: dict[str, str]) -> str:
+    if c.get("doi"):
+        return f"{c['text']} doi:[{c['doi']}](https://doi.org/{c['doi']})"
+    return f"{c['text']} <{c.get('url')}>"
+
+
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -90,6 +103,10 @@ def documentation(
     license: str,
     file_hashes: dict[str, str],
     validation: dict[str, Any] | None,
+    maintainers: list[dict[str, str]] | None = None,
+    cite: list[dict[str, str]] | None = None,
+    git_repo: str | None = None,
+    description: str | None = None,
 ) -> str:
     """Markdown documentation of one bundle (what it does, how it normalizes, provenance, files, validation)."""
     ids = care_block["outputs"]
@@ -115,6 +132,7 @@ def documentation(
     lines = [
         f"# {config.name}",
         "",
+        *([description, ""] if description else []),
         what,
         "",
         *(_ensemble_section(ens, config.n_channel_out) if ens else []),
@@ -150,14 +168,17 @@ def documentation(
     lines += [
         "## Authors and license",
         "",
-        *[f"- {a.get('name')}" + (f" ({a['affiliation']})" if a.get("affiliation") else "") for a in authors],
+        *[_person(a) for a in authors],
         "",
+        *(["Maintainers:", "", *[_person(m) for m in maintainers], ""] if maintainers else []),
+        *([f"Code and data: <{git_repo}>", ""] if git_repo else []),
         f"License: {license}.",
         "",
         "## Citation",
         "",
         f"{CARE_CITATION} doi:[{CARE_DOI}](https://doi.org/{CARE_DOI})",
         "",
+        *[line for c in cite or [] for line in (_citation(c), "")],
         "## Files (sha256)",
         "",
         *[f"- `{name}`: `{digest}`" for name, digest in sorted(file_hashes.items())],

@@ -175,13 +175,21 @@ def build_model_descr(config: CareConfig, stage: Path, **kwargs: Any):
     """Build and validate the ``ModelDescr`` for the files already written into ``stage``.
 
     ``files`` maps roles to file names in ``stage``: ``test_input``, ``test_<output id>``, ``onnx``,
-    ``tensorflow_saved_model_bundle``, ``keras_v3``, ``documentation``, ``cover``. Relative file sources are
+    ``tensorflow_saved_model_bundle``, ``keras_v3``, ``documentation``, ``cover`` and optionally ``sample_input``,
+    ``sample_<output id>`` (images from the user's data, the rdf's ``sample_tensor``). Relative file sources are
     resolved (and hashed by bioimageio.spec) against ``stage``. Raises pydantic validation errors unchanged
     (the caller turns them into a BundleError).
     """
     from bioimageio.spec import ValidationContext
 
-    with ValidationContext(root=stage, perform_io_checks=True, log_warnings=False):
+    from .zoo import offline_spec
+
+    # offline: URLs count as known (no HEAD request), GitHub users as known (no api.github.com lookup)
+    urls = [kwargs.get("git_repo")] + [c.get("url") for c in kwargs.get("cite") or []]
+    users = [p["github_user"] for p in list(kwargs.get("authors") or []) + list(kwargs.get("maintainers") or [])
+             if p.get("github_user")]
+    with offline_spec(users), ValidationContext(root=stage, perform_io_checks=True, log_warnings=False,
+                                                known_files={u: None for u in urls if u}):
         return _build_model_descr(config, stage, **kwargs)
 
 
@@ -197,6 +205,9 @@ def _build_model_descr(
     care_block: dict[str, Any],
     versions: dict[str, str],
     timestamp: str | None,
+    maintainers: list[dict[str, str]] | None = None,
+    cite: list[dict[str, str]] | None = None,
+    git_repo: str | None = None,
 ):
     from bioimageio.spec.model import v0_5 as s
 
@@ -251,6 +262,7 @@ def _build_model_descr(
             axes=in_axes,
             test_tensor=fd("test_input"),
             preprocessing=pre,
+            **({"sample_tensor": fd("sample_input")} if "sample_input" in files else {}),
         )
     ]
     outputs = []
@@ -280,6 +292,7 @@ def _build_model_descr(
                 description=f"{what} in normalized units; see config.care_bridge.output_denormalization",
                 axes=out_axes,
                 test_tensor=fd(f"test_{oid}"),
+                **({"sample_tensor": fd(f"sample_{oid}")} if f"sample_{oid}" in files else {}),
             )
         )
     backend_version = s.Version(versions["tensorflow"])
@@ -327,13 +340,19 @@ def _build_model_descr(
     kw: dict[str, Any] = {}
     if timestamp:
         kw["timestamp"] = timestamp
+    if maintainers:
+        kw["maintainers"] = [s.Maintainer(**m) for m in maintainers]
+    if git_repo:
+        kw["git_repo"] = git_repo
+    extra_cite = [s.CiteEntry(text=c["text"], doi=s.Doi(c["doi"])) if c.get("doi") else
+                  s.CiteEntry(text=c["text"], url=c["url"]) for c in cite or []]
     return s.ModelDescr(
         format_version="0.5.12",
         type="model",
         name=_safe_name(config.name),
         description=description,
         authors=[s.Author(**a) for a in authors],
-        cite=[s.CiteEntry(text=CARE_CITATION, doi=s.Doi(CARE_DOI))],
+        cite=[s.CiteEntry(text=CARE_CITATION, doi=s.Doi(CARE_DOI))] + extra_cite,
         license=s.LicenseId(license),
         tags=tags,
         covers=[fd("cover")],

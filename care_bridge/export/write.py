@@ -50,6 +50,7 @@ DEFAULT_AUTHORS = [{"name": "care_bridge user"}]
 TEST_SIZE_2D = 64
 TEST_SIZE_3D = (16, 32, 32)
 MAX_TEST_SIZE = 256
+MAX_SAMPLE_SIZE = 512
 
 
 def _versions() -> dict[str, str]:
@@ -90,9 +91,10 @@ def synthetic_test_image(config: CareConfig, seed: int = 0) -> np.ndarray:
     return np.stack(chans, axis=-1).astype(np.float32)
 
 
-def prepare_test_input(config: CareConfig, test_input: np.ndarray | None) -> np.ndarray:
+def prepare_test_input(config: CareConfig, test_input: np.ndarray | None, *, max_size: int = MAX_TEST_SIZE,
+                       what: str = "test_input") -> np.ndarray:
     """The raw test tensor ``"S<spatial>C"`` (batch 1): ``test_input`` with axes ``config.axes`` (+ ``C``),
-    center-cropped to multiples of the step (at most 256 per axis), or a synthetic image."""
+    center-cropped to multiples of the step (at most ``max_size`` per axis), or a synthetic image."""
     if test_input is None:
         x = synthetic_test_image(config)
     else:
@@ -101,21 +103,21 @@ def prepare_test_input(config: CareConfig, test_input: np.ndarray | None) -> np.
             x = x[..., None]
         if x.ndim != config.ndim + 1 or x.shape[-1] != config.n_channel_in:
             raise CareBridgeError(
-                f"test_input must have axes {config.axes} or {config.axes}C with {config.n_channel_in} "
+                f"{what} must have axes {config.axes} or {config.axes}C with {config.n_channel_in} "
                 f"channel(s), got shape {x.shape}; pass one image in the network's layout"
             )
         sl = []
         for s, mn, st in zip(x.shape[:-1], rdf_min_size(config), config.step):
-            n = max(min(s, MAX_TEST_SIZE), mn) // st * st
+            n = max(min(s, max_size), mn) // st * st
             if s < mn:
                 raise CareBridgeError(
-                    f"test_input is too small ({x.shape}); each spatial size must be >= {rdf_min_size(config)} "
+                    f"{what} is too small ({x.shape}); each spatial size must be >= {rdf_min_size(config)} "
                     "(2 * halo + step)"
                 )
             sl.append(slice((s - n) // 2, (s - n) // 2 + n))
         x = x[tuple(sl)]
     if not np.isfinite(x).all():
-        raise CareBridgeError("test_input contains NaN/Inf; pass a finite image")
+        raise CareBridgeError(f"{what} contains NaN/Inf; pass a finite image")
     return np.ascontiguousarray(x[None])
 
 
@@ -196,6 +198,12 @@ def export_bundle(
     run_core_tests: bool = True,
     which: str = "best",
     weight_formats: tuple[str, ...] | None = None,
+    maintainers: list[dict[str, str]] | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    cite: list[dict[str, str]] | None = None,
+    git_repo: str | None = None,
+    sample_input: np.ndarray | None = None,
 ) -> Path:
     """Export the model folder ``model_dir`` as a bioimage.io bundle zip at ``out_zip``; return its path.
 
@@ -208,6 +216,13 @@ def export_bundle(
     written to README.md's Validation section and ``config.care_bridge.validation``.
     ``weight_formats``: subset of :data:`WEIGHT_FORMATS` (``keras_v3`` always included); default
     :func:`default_weight_formats`.
+    Curated metadata (parsed and checked by :mod:`care_bridge.export.metadata`): ``authors`` and
+    ``maintainers`` (dicts with ``name`` and optionally ``github_user``, ``affiliation``, ``orcid``; a maintainer
+    needs ``github_user``), ``description`` (replaces the generated one), ``tags`` (added to care_bridge's),
+    ``cite`` (dicts ``text`` + ``doi`` or ``url``, added after the CARE paper), ``git_repo`` (URL).
+    ``sample_input``: one raw image from the user's data (axes as ``test_input``, center-cropped to at most
+    512 per axis); it and the network's outputs on it are written as TIFFs and declared as each tensor's
+    ``sample_tensor``.
     Raises :class:`BundleError` (nothing written) if a weight format differs from Keras by more than
     ``tolerance`` or fails ``bioimageio.core.test_model``.
     """
@@ -267,6 +282,8 @@ def export_bundle(
                 f"weight format {fmt} differs from Keras by {d:.3g} (max abs) on the test tensor, over the "
                 f"tolerance {tolerance:g}; bundle not written"
             )
+        if sample_input is not None:
+            files.update(_write_samples(config, net, ids, stage, sample_input))
         files["cover"] = write_cover(stage / "cover.png", raw[0], ref[0][0]).name
         care_block = care_bridge_config(
             config, provenance=provenance, validation=validation, weights_check=diffs, tolerance=tolerance,
@@ -279,11 +296,13 @@ def export_bundle(
         hashes = {name: sha256_file(stage / name) for name in files.values()}
         doc = documentation(
             config, care_block=care_block, authors=authors, license=license, file_hashes=hashes,
-            validation=validation,
+            validation=validation, maintainers=maintainers, cite=cite, git_repo=git_repo, description=description,
         )
         (stage / "README.md").write_text(doc, encoding="utf-8")
         files["documentation"] = "README.md"
-        descr = _build_descr(config, stage, files, authors, license, care_block, versions, provenance)
+        curated = {"maintainers": [dict(m) for m in maintainers or []] or None, "description": description,
+                   "tags": list(tags or []), "cite": [dict(c) for c in cite or []] or None, "git_repo": git_repo}
+        descr = _build_descr(config, stage, files, authors, license, care_block, versions, provenance, **curated)
         _write_rdf(descr, stage / "rdf.yaml")
         bundle = W.deterministic_zip(stage, work / "bundle.zip")
         if run_core_tests:
@@ -312,11 +331,32 @@ def _resolve_formats(config: CareConfig, requested: tuple[str, ...] | None) -> t
     return tuple(f for f in WEIGHT_FORMATS if f == "keras_v3" or f in requested)
 
 
-def _build_descr(config, stage, files, authors, license, care_block, versions, provenance):
+def _write_samples(config: CareConfig, net, ids, stage: Path, sample_input: np.ndarray) -> dict[str, str]:
+    """``sample_input.tif`` (the raw image) and ``sample_<output id>.tif`` (the network's output on it, in the
+    output tensors' normalized units), each without the batch axis and, for one channel, without the channel
+    axis; bioimageio.spec reads them with imageio and checks their dimensionality."""
+    import tifffile
+
+    raw = prepare_test_input(config, sample_input, max_size=MAX_SAMPLE_SIZE, what="sample_input")
+    ys = W.run_keras(net, normalize_test_input(config, raw))
+    out: dict[str, str] = {}
+    for role, arr in [("sample_input", raw)] + [(f"sample_{oid}", y) for oid, y in zip(ids, ys)]:
+        a = np.asarray(arr[0], dtype=np.float32)
+        if a.shape[-1] == 1:
+            a = a[..., 0]
+        name = f"{role}.tif"
+        tifffile.imwrite(stage / name, a, photometric="minisblack")
+        out[role] = name
+    return out
+
+
+def _build_descr(config, stage, files, authors, license, care_block, versions, provenance, *, maintainers=None,
+                 description=None, tags=(), cite=None, git_repo=None):
     from pydantic import ValidationError
 
     from .rdf_build import build_model_descr
 
+    tags_extra = list(tags or [])
     members = int((care_block.get("ensemble") or {}).get("members", 1))
     desc = (
         f"CARE restoration network ({config.mode}, {config.axes}, {config.n_channel_in}->{config.n_channel_out} "
@@ -331,18 +371,21 @@ def _build_descr(config, stage, files, authors, license, care_block, versions, p
             "fluorescence-light-microscopy", "unet", "2d" if config.ndim == 2 else "3d", "tensorflow", "onnx"]
     if members > 1:
         tags.append("ensemble")
+    tags += [t for t in tags_extra if t not in tags]
+    desc = description or desc
     date = provenance.get("date")
     try:
         return build_model_descr(
             config, stage, files=files, authors=authors, license=license, description=desc, tags=tags,
             care_block=care_block, versions=versions, timestamp=str(date) if date else None,
+            maintainers=maintainers, cite=cite, git_repo=git_repo,
         )
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
         raise BundleError(
-            f"the bundle description is invalid at {loc}: {err['msg']}; fix that value (authors, license, "
-            "provenance date, ...) and export again"
+            f"the bundle description is invalid at {loc}: {err['msg']}; fix that value (authors, maintainers, "
+            "license, cite, git repo, sample image, provenance date, ...) and export again"
         ) from e
 
 
