@@ -169,12 +169,16 @@ def existing_image(path: str | Path | None, option: str) -> Path | None:
 
 
 def read_user_image(path: Path, option: str):
-    """The TIFF at ``path`` as a float32 array (size-1 axes dropped), for ``test_input``/``sample_input``."""
+    """The TIFF at ``path`` as a float32 array (size-1 axes dropped; a channel axis the file declares, e.g.
+    ImageJ's ``CYX``, moved last), for ``test_input``/``sample_input``."""
     import numpy as np
 
     from ..io.tiff import read_image
 
-    arr, _meta = read_image(path)
+    arr, meta = read_image(path)
+    axes = getattr(meta, "axes", None) or ""
+    if len(axes) == arr.ndim and axes.count("C") == 1 and not axes.endswith("C"):
+        arr = np.moveaxis(arr, axes.index("C"), -1)
     return np.asarray(arr, dtype=np.float32)
 
 
