@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ class FrameReader:
     axes: str
     meta: ImageMeta
     kind: str  # "tiff" or "zarr"
+    _handle: object = field(default=None, repr=False, compare=False)
 
     @property
     def n_frames(self) -> int:
@@ -64,24 +65,51 @@ class FrameReader:
         return self.axes[1:] if self.axes[:1] == "T" else self.axes
 
     def read(self, index: int) -> np.ndarray:
-        """Frame ``index`` (or the whole image when there is no loop axis)."""
+        """Frame ``index`` (or the whole image when there is no loop axis). The file stays open between reads
+        (its layout is worked out once): call :meth:`close` when done."""
         looped = self.axes[:1] == "T"
         if self.kind == "zarr":
-            arr = _zarr().open_array(str(self.path / "0"), mode="r")
-            return np.asarray(arr[index] if looped else arr[...])
-        import tifffile
+            if self._handle is None:
+                self._handle = _zarr().open_array(str(self.path / "0"), mode="r")
+            return np.asarray(self._handle[index] if looped else self._handle[...])
+        tf, series = self._tiff()
+        plane = math.prod(series.shape[-2:])
+        frame = math.prod(self.shape[1:]) if looped else math.prod(self.shape)
+        if looped and series.dataoffset is not None:
+            # uncompressed, contiguous pixels (also an ImageJ hyperstack over 4 GB, which has a single IFD): read
+            # the frame's bytes at its offset
+            dtype = np.dtype(series.dtype).newbyteorder(tf.byteorder)
+            fh = tf.filehandle
+            fh.seek(series.dataoffset + index * frame * dtype.itemsize)
+            data = np.frombuffer(fh.read(frame * dtype.itemsize), dtype=dtype, count=frame)
+            return data.astype(dtype.newbyteorder("="), copy=False).reshape(self.shape[1:])
+        if looped and series.axes.upper().endswith("YX") and len(series.pages) * plane == math.prod(series.shape):
+            # pages run in series order with the loop axis slowest: frame `index` is a run of whole pages
+            per = frame // plane
+            data = tf.asarray(key=slice(index * per, (index + 1) * per), series=0)
+            return np.asarray(data).reshape(self.shape[1:])
+        whole = series.asarray().reshape(self.shape)  # an unusual layout: read all, keep one frame
+        return whole[index] if looped else whole
 
-        with _quiet_tifffile(), tifffile.TiffFile(self.path) as tf:
-            series = tf.series[0]
-            raw = series.axes.upper()
-            plane = math.prod(series.shape[-2:])
-            if looped and raw.endswith("YX") and len(series.pages) * plane == math.prod(series.shape):
-                # pages run in series order with the loop axis slowest: frame `index` is a run of whole pages
-                per = math.prod(self.shape[1:]) // plane
-                data = tf.asarray(key=slice(index * per, (index + 1) * per), series=0)
-                return np.asarray(data).reshape(self.shape[1:])
-            whole = series.asarray().reshape(self.shape)  # an unusual layout: read all, keep one frame
-            return whole[index] if looped else whole
+    def _tiff(self):
+        if self._handle is None:
+            import tifffile
+
+            with _quiet_tifffile():
+                tf = tifffile.TiffFile(self.path)
+                self._handle = (tf, tf.series[0])
+        return self._handle
+
+    def close(self) -> None:
+        if self._handle is not None and self.kind == "tiff":
+            self._handle[0].close()
+        self._handle = None
+
+    def __enter__(self) -> "FrameReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def open_frames(path: str | os.PathLike, axes: str | None = None, *, max_frame_bytes: float | None = None
@@ -200,7 +228,7 @@ class ZarrFrameWriter:
             if state.get("job") != job or tuple(state.get("shape", ())) != self.shape:
                 raise CareBridgeError(f"{self.path.name}: the partial result was made by another job (other input, "
                                       "bundle or options); remove it or drop --resume")
-            self.done = set(int(i) for i in state.get("done", []))
+            self.done = _expand(state.get("done", []))
             self.array = zarr.open_array(str(self.path / "0"), mode="r+")
         else:
             if self.path.exists():
@@ -217,7 +245,7 @@ class ZarrFrameWriter:
 
     def _save_progress(self) -> None:
         tmp = self.path / f".{self.PROGRESS}.part"
-        tmp.write_text(json.dumps({"job": self.job, "shape": list(self.shape), "done": sorted(self.done)}))
+        tmp.write_text(json.dumps({"job": self.job, "shape": list(self.shape), "done": _ranges(self.done)}))
         os.replace(tmp, self.path / self.PROGRESS)
 
     def write(self, index: int, frame: np.ndarray) -> None:
@@ -235,6 +263,25 @@ class ZarrFrameWriter:
         """Write the lower-resolution levels (frame by frame) and the NGFF metadata; remove the progress record."""
         write_multiscales(self.path, self.axes, self.meta)
         (self.path / self.PROGRESS).unlink(missing_ok=True)
+
+
+def _ranges(done: set[int]) -> list[list[int]]:
+    """Frames done as ``[first, last]`` runs (the progress record stays small for long time-lapses)."""
+    out: list[list[int]] = []
+    for i in sorted(done):
+        if out and i == out[-1][1] + 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
+
+
+def _expand(runs) -> set[int]:
+    done: set[int] = set()
+    for r in runs if isinstance(runs, list) else []:
+        if isinstance(r, list) and len(r) == 2 and all(isinstance(v, int) for v in r) and 0 <= r[0] <= r[1]:
+            done.update(range(r[0], r[1] + 1))
+    return done
 
 
 def write_multiscales(path: Path, axes: str, meta: ImageMeta, *, min_size: int = 64) -> None:

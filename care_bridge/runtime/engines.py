@@ -84,7 +84,7 @@ class OnnxEngine(_LayoutMixin):
         self.info = info
         self.precision = precision
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.intra_op_num_threads = threads or engine_threads()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         avail = ort.get_available_providers()
         if precision == "fp16":  # only TensorRT runs fp32 ONNX weights in fp16 (choose_engine checked it is here)
@@ -104,6 +104,9 @@ class OnnxEngine(_LayoutMixin):
                                   "openvino on a GPU, or --precision fp32")
         # samples per call (pipeline.batch_size): batching helps a GPU, not the CPU (measured there)
         self.max_batch = 32 if self.providers[0] != "CPUExecutionProvider" else 1
+        # one tile's working memory per input voxel on the CPU, by number of spatial axes (pipeline.bytes_per_voxel;
+        # measured 1056-1243 B in 2D, 684-808 B in 3D: benchmarks/tile_memory.py); a GPU keeps the generic estimate
+        self.bytes_per_voxel = {2: 1304.0, 3: 880.0} if self.providers[0] == "CPUExecutionProvider" else {}
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 
@@ -145,7 +148,7 @@ class OpenVinoEngine(_LayoutMixin):
                               "bundle is corrupt or uses an operator OpenVINO lacks (try --engine onnxruntime)") from e
         config = {"INFERENCE_PRECISION_HINT": self.HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
         if self.device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = int(threads or os.cpu_count() or 1)
+            config["INFERENCE_NUM_THREADS"] = int(threads or engine_threads())
         try:
             self.compiled = core.compile_model(model, self.device, config)
         except Exception as e:
@@ -153,6 +156,10 @@ class OpenVinoEngine(_LayoutMixin):
                                   f"({_first_line(e)}); try --precision fp32 or --engine onnxruntime") from e
         self.request = self.compiled.create_infer_request()
         self.max_batch = 32 if self.device != "CPU" else 1  # as ONNX Runtime: batching helps a GPU, not the CPU
+        # one tile's working memory per input voxel on the CPU (pipeline.bytes_per_voxel; measured fp32 738-780 B,
+        # bf16 384-404 B in 2D and 3D: benchmarks/tile_memory.py); a GPU keeps the generic estimate
+        per_voxel = {"fp32": 860.0, "bf16": 450.0}.get(precision) if self.device == "CPU" else None
+        self.bytes_per_voxel = {2: per_voxel, 3: per_voxel} if per_voxel else {}
         self.input_shape = str(self.compiled.inputs[0].get_partial_shape())
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
@@ -202,6 +209,9 @@ class TFSavedModelEngine(_LayoutMixin):
     """TensorFlow SavedModel (``serve`` endpoint returning a dict of named outputs, or a tensor/list)."""
 
     name = "tensorflow"
+    # one tile's working memory per input voxel (pipeline.bytes_per_voxel; measured on the CPU 520-800 B in 2D,
+    # 533-773 B in 3D, the smallest tiles highest: benchmarks/tile_memory.py)
+    bytes_per_voxel = {2: 880.0, 3: 880.0}
 
     def __init__(self, path: str | Path, info: ModelInfo):
         tf = _import_tf()
@@ -229,6 +239,13 @@ class TFSavedModelEngine(_LayoutMixin):
         else:
             vals = [out]
         return [self._from_net(v.numpy()) for v in vals]
+
+
+def engine_threads() -> int:
+    """Threads an engine may use: ``CARE_BRIDGE_ENGINE_THREADS`` (set for each worker of a local Dask cluster, which
+    shares the cores out), else every core."""
+    v = os.environ.get("CARE_BRIDGE_ENGINE_THREADS", "")
+    return int(v) if v.isdigit() and int(v) > 0 else (os.cpu_count() or 1)
 
 
 def _import_framework(module: str, engine: str, extra: str, fallback: str):
@@ -272,7 +289,7 @@ class TorchScriptEngine(_LayoutMixin):
 
         self.info = info
         self.precision = "fp32"
-        torch.set_num_threads(int(threads or os.cpu_count() or 1))
+        torch.set_num_threads(int(threads or engine_threads()))
         self.module = load_torchscript(path)
         self.max_batch = 1  # as the other CPU engines
         self._torch = torch

@@ -117,7 +117,8 @@ def test_a_killed_run_resumes_without_recomputing_finished_frames(onnx_bundle, t
 
     def done() -> list[int]:
         try:
-            return json.loads((part / "care_bridge_progress.json").read_text())["done"]
+            runs = json.loads((part / "care_bridge_progress.json").read_text())["done"]  # [first, last] runs
+            return [i for a, b in runs for i in range(a, b + 1)]
         except (OSError, ValueError, KeyError):
             return []
 
@@ -151,3 +152,25 @@ def test_resume_refuses_a_partial_result_of_another_job(onnx_bundle, timelapse, 
     assert main(["predict", "--bundle", str(onnx_bundle("2d")), "--input", str(timelapse), "--output", str(out),
                  "--channels", "0", "--resume", "--quiet"]) == 2
     assert "another job" in capsys.readouterr().err
+
+
+def test_a_single_ifd_imagej_stack_is_read_one_frame_at_a_time(tmp_path):
+    """ImageJ hyperstacks over 4 GB have one IFD (tifffile's truncate=True writes the same layout small): frames
+    are read at their byte offset, not by decoding the whole series (found by benchmarks/streaming.py)."""
+    a = np.arange(8 * 32 * 40, dtype=np.uint16).reshape(8, 32, 40)
+    p = tmp_path / "one_ifd.tif"
+    tifffile.imwrite(p, a, imagej=True, truncate=True, metadata={"axes": "TYX"})
+    with tifffile.TiffFile(p) as tf:
+        assert len(tf.pages) == 1  # the layout under test
+    with open_frames(p) as reader:
+        assert reader.axes == "TYX"
+        for t in (0, 3, 7):
+            assert np.array_equal(reader.read(t), a[t])
+
+
+def test_progress_is_recorded_as_runs():
+    from care_bridge.io.frames import _expand, _ranges
+
+    assert _ranges({0, 1, 2, 5, 7, 8}) == [[0, 2], [5, 5], [7, 8]]
+    assert _expand([[0, 2], [5, 5], [7, 8]]) == {0, 1, 2, 5, 7, 8}
+    assert _expand("junk") == set() and _expand([[3, 1], ["a", 2]]) == set()
