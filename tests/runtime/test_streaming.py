@@ -174,3 +174,43 @@ def test_progress_is_recorded_as_runs():
     assert _ranges({0, 1, 2, 5, 7, 8}) == [[0, 2], [5, 5], [7, 8]]
     assert _expand([[0, 2], [5, 5], [7, 8]]) == {0, 1, 2, 5, 7, 8}
     assert _expand("junk") == set() and _expand([[3, 1], ["a", 2]]) == set()
+
+
+def test_a_worker_killed_mid_run_does_not_change_the_result(onnx_bundle, tmp_path):
+    """A LocalCluster worker process killed with SIGKILL mid-run: its frames are recomputed elsewhere (dask
+    reschedules them), the output is the same bits as the single-process restoration."""
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    psutil = pytest.importorskip("psutil")
+    bundle = onnx_bundle("2d")
+    src = tmp_path / "long.tif"
+    tifffile.imwrite(src, (np.random.default_rng(3).random((120, 256, 256)) * 1000).astype(np.uint16), imagej=True,
+                     metadata={"axes": "TYX"})
+    out = tmp_path / "dask.tif"
+    env = dict(os.environ, CARE_BRIDGE_NO_PROGRESS="1")
+    p = subprocess.Popen(CLI + ["predict", "--bundle", str(bundle), "--input", str(src), "--output", str(out),
+                                "--n-tiles", "32,32", "--workers", "2", "--quiet"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    progress = tmp_path / ".dask.tif.partial.zarr" / "care_bridge_progress.json"
+
+    def done() -> int:
+        try:
+            return sum(b - a + 1 for a, b in json.loads(progress.read_text())["done"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+
+    def workers() -> list:  # the LocalCluster's worker processes (multiprocessing spawn children)
+        try:
+            return [c for c in psutil.Process(p.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
+        except psutil.Error:
+            return []
+
+    t0 = time.monotonic()
+    while (done() < 5 or not workers()) and p.poll() is None and time.monotonic() - t0 < 120:
+        time.sleep(0.05)
+    assert p.poll() is None and workers(), "no worker process to kill; make the run longer"
+    assert done() < 120
+    workers()[-1].kill()
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    _predict(bundle, src, tmp_path / "ref.tif", "--n-tiles", "32,32")
+    assert np.array_equal(read_image(out)[0].view(np.uint32), read_image(tmp_path / "ref.tif")[0].view(np.uint32))
