@@ -33,7 +33,7 @@ import numpy as np
 from ..describe import Restoration
 from ..errors import CareBridgeError
 from ..io import atomic_path
-from ..io.frames import ZarrFrameWriter, is_zarr, open_frames
+from ..io.frames import ZarrFrameWriter, is_vendor, is_zarr, open_frames
 from ..io.tiff import FORMATS, OME_ORDER, cast_to, imagej_metadata
 from .calibration import output_meta
 from .options import RestoreOptions
@@ -62,13 +62,13 @@ def wants_stream(input_path: Path, output: Path, options: RestoreOptions, *, wor
                  scheduler: str | None = None, resume: bool = False, stream: bool = False) -> bool:
     """Whether a restoration goes frame by frame: asked for, distributed, resumed, or an OME-Zarr in or out."""
     return bool(stream or workers or scheduler or resume or is_zarr(input_path) or is_zarr(output)
-                or options.output_format == "ome-zarr")
+                or is_vendor(input_path) or options.output_format == "ome-zarr")
 
 
 def too_big_for_memory(input_path: Path, options: RestoreOptions) -> bool:
     """A TIFF time-lapse whose declared size does not fit in memory (``options.memory_budget``, else half the
     available memory) goes frame by frame instead of being refused."""
-    if is_zarr(input_path) or not input_path.is_file():
+    if is_zarr(input_path) or is_vendor(input_path) or not input_path.is_file():
         return False
     from ..io.tiff import read_header
     from ..resources import available_memory
@@ -152,7 +152,9 @@ def _out_format(inp: Path, out: Path, options: RestoreOptions) -> str:
         return "ome-zarr"
     if out.suffix.lower() in (".tif", ".tiff"):
         name = out.name.lower()
-        return "ome-tiff" if name.endswith((".ome.tif", ".ome.tiff")) or is_zarr(inp) else _tiff_kind(inp)
+        if name.endswith((".ome.tif", ".ome.tiff")) or is_zarr(inp) or is_vendor(inp):
+            return "ome-tiff"
+        return _tiff_kind(inp)
     raise CareBridgeError(f"output {out.name}: give a .tif/.tiff or a .zarr path (or --output-format)")
 
 

@@ -29,6 +29,14 @@ NGFF_VERSION = "0.4"
 LOOP_AXES = "T"
 
 
+VENDOR_SUFFIXES = (".czi", ".nd2", ".lif")
+
+
+def is_vendor(path: str | os.PathLike) -> bool:
+    """A microscope vendor's file (Zeiss CZI, Nikon ND2, Leica LIF), read through bioio (the ``vendor`` extra)."""
+    return Path(path).suffix.lower() in VENDOR_SUFFIXES
+
+
 def is_zarr(path: str | os.PathLike) -> bool:
     """A Zarr store: a folder with ``.zgroup``/``.zattrs``/``zarr.json``, or a name ending in ``.zarr``."""
     p = Path(path)
@@ -68,6 +76,12 @@ class FrameReader:
         """Frame ``index`` (or the whole image when there is no loop axis). The file stays open between reads
         (its layout is worked out once): call :meth:`close` when done."""
         looped = self.axes[:1] == "T"
+        if self.kind == "bioio":
+            img, order = self._handle
+            fixed = {d: 0 for d in order if d not in self.axes}
+            if looped:
+                fixed["T"] = index
+            return np.asarray(img.get_image_data(self.frame_axes, **fixed))
         if self.kind == "zarr":
             if self._handle is None:
                 self._handle = _zarr().open_array(str(self.path / "0"), mode="r")
@@ -119,6 +133,8 @@ def open_frames(path: str | os.PathLike, axes: str | None = None, *, max_frame_b
     p = Path(path)
     if is_zarr(p):
         reader = _open_zarr(p)
+    elif is_vendor(p):
+        reader = _open_bioio(p)
     else:
         import tifffile
 
@@ -150,6 +166,40 @@ def open_frames(path: str | os.PathLike, axes: str | None = None, *, max_frame_b
     frame_bytes = math.prod(frame_shape) * reader.dtype.itemsize
     file_bytes = p.stat().st_size if p.is_file() else frame_bytes  # a Zarr store's chunks are checked by zarr
     check_declared_size(ImageHeader(tuple(frame_shape), reader.dtype, max(file_bytes, 1)), p, max_frame_bytes)
+    return reader
+
+
+def _open_bioio(p: Path) -> FrameReader:
+    """A vendor file through bioio and its plugin (scene 0); axes of size 1 other than Y, X are dropped, as for
+    TIFFs; physical pixel sizes (bioio reports micrometres) and channel names are kept."""
+    if not p.is_file():
+        raise CareBridgeError(f"input {p} does not exist; check the path")
+    try:
+        from bioio import BioImage
+    except ImportError as e:
+        raise CareBridgeError(f"{p.suffix} files need bioio and its plugin: pip install 'care_bridge[vendor]'") from e
+    try:
+        img = BioImage(str(p))
+        order, shape = str(img.dims.order).upper(), tuple(int(n) for n in img.shape)
+        sizes, names = img.physical_pixel_sizes, img.channel_names
+    except Exception as e:  # bioio and its plugins raise many kinds
+        raise CareBridgeError(f"cannot read {p.name} ({type(e).__name__}: {str(e).strip()[:120]}); check the file, or "
+                              "install the bioio plugin for this format") from None
+    if not set(order) <= set("TCZYX"):
+        raise CareBridgeError(f"{p.name} has axes {order}; only T, C, Z, Y, X images are supported (split RGB or "
+                              "multi-sample data first)")
+    keep = [i for i, a in enumerate(order) if shape[i] != 1 or a in "YX"]
+    axes = "".join(order[i] for i in keep)
+    meta = ImageMeta(axes=axes, format="ome-tiff")  # written back as OME-TIFF by default: it keeps channel names
+    for a in "ZYX":
+        v = getattr(sizes, a, None)
+        if a in axes and isinstance(v, (int, float)) and math.isfinite(v) and v > 0:
+            meta.pixel_size[a] = float(v)
+            meta.unit = "µm"
+    if names is not None and "C" in axes and len(names) == shape[order.index("C")]:
+        meta.channel_names = [str(n) for n in names]
+    reader = FrameReader(p, tuple(shape[i] for i in keep), np.dtype(img.dtype), axes, meta, "bioio")
+    reader._handle = (img, order)
     return reader
 
 

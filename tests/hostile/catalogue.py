@@ -346,6 +346,13 @@ def _scale_output_exists(folder: Path) -> Job:
     return job
 
 
+def _plain_zarr(folder: Path) -> Path:
+    p = folder / "plain.zarr"
+    p.mkdir()
+    (p / ".zgroup").write_text('{"zarr_format": 2}')
+    return p
+
+
 def _missing_input(folder: Path) -> Job:
     return predict(folder, base_bundle(folder), folder / "nothing_here.tif")
 
@@ -439,6 +446,10 @@ CASES: list[Case] = [
     Case("image_z_stack_for_2d_model", _array_image(np.ones((3, 48, 64), np.float32), "--axes", "ZYX"), r"2D model"),
     Case("image_channels_mismatch", _array_image(np.ones((2, 48, 64), np.float32), "--axes", "CYX"), r"channel"),
     Case("image_missing", _missing_input, r"does not exist"),
+    Case("image_corrupt_czi", _image_bytes(lambda f: b"ZISRAWFILE" + bytes(200), name="bad.czi"),
+         r"cannot read bad\.czi|needs bioio|need bioio"),
+    Case("image_zarr_store_without_ome_metadata", lambda f: predict(f, base_bundle(f), _plain_zarr(f)),
+         r"not OME-Zarr|needs the zarr package"),
     Case("image_folder_without_tiffs", _empty_input_folder, r"no TIFF"),
     # outputs
     Case("output_exists", _existing_output, r"already exists"),

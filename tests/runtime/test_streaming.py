@@ -214,3 +214,33 @@ def test_a_worker_killed_mid_run_does_not_change_the_result(onnx_bundle, tmp_pat
     assert p.returncode == 0, err
     _predict(bundle, src, tmp_path / "ref.tif", "--n-tiles", "32,32")
     assert np.array_equal(read_image(out)[0].view(np.uint32), read_image(tmp_path / "ref.tif")[0].view(np.uint32))
+
+
+def test_a_zeiss_czi_file_restores_like_the_same_pixels_as_tiff(onnx_bundle, tmp_path):
+    """A real CZI (written with Zeiss' libCZI writer, pylibCZIrw) is read through bioio: axes, pixel sizes and
+    channel names from its metadata, pixels frame by frame; the restoration equals that of the same pixels in an
+    ImageJ TIFF, and the output (OME-TIFF by default) keeps the metadata."""
+    pytest.importorskip("bioio_czi", reason="the vendor extra is not installed")
+    pyczi = pytest.importorskip("pylibCZIrw.czi")
+    a = (np.random.default_rng(5).random((3, 2, 40, 44)) * 1000).astype(np.uint16)  # T C Y X
+    czi = tmp_path / "cells.czi"
+    with pyczi.create_czi(str(czi), exist_ok=True) as doc:
+        for t in range(3):
+            for c in range(2):
+                doc.write(data=a[t, c][..., None], plane={"T": t, "C": c, "Z": 0})
+        # libCZI's scaling is in metres (0.1 µm, 0.5 µm); bioio reports micrometres
+        doc.write_metadata(document_name="cells", channel_names={0: "GFP", 1: "DAPI"}, scale_x=1e-7, scale_y=1e-7,
+                           scale_z=5e-7)
+    reader = open_frames(czi)
+    assert reader.axes == "TCYX" and reader.shape == (3, 2, 40, 44)
+    assert reader.meta.pixel_size == pytest.approx({"X": 0.1, "Y": 0.1}) and reader.meta.channel_names == ["GFP", "DAPI"]
+    assert np.array_equal(reader.read(1), a[1])
+    tif = tmp_path / "cells.tif"
+    tifffile.imwrite(tif, a[:, None], imagej=True, metadata={"axes": "TZCYX"})
+    bundle = onnx_bundle("2d")
+    _predict(bundle, czi, tmp_path / "from_czi.tif", "--channels", "1")
+    _predict(bundle, tif, tmp_path / "from_tif.tif", "--channels", "1")
+    x, m = read_image(tmp_path / "from_czi.tif")
+    y, _ = read_image(tmp_path / "from_tif.tif")
+    assert np.array_equal(x.view(np.uint32), y.view(np.uint32))
+    assert m.format == "ome-tiff" and m.channel_names == ["DAPI"] and m.pixel_size == pytest.approx({"X": 0.1, "Y": 0.1})
