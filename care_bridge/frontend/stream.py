@@ -1,10 +1,10 @@
 """Restoring an image frame by frame: memory bounded by one frame, resumable, and optionally spread over a Dask
 cluster — with the same bits as restoring the whole image at once.
 
-The runtime normalizes every frame (each index of the outer ``T``/``S`` axis) with its own statistics, so a
+The runtime normalizes every frame (each index of the outer time axis ``T``) with its own statistics, so a
 frame restored alone equals the same frame of a whole-image restoration. :func:`restore_stream`:
 
-1. opens the input lazily (:func:`care_bridge.io.frames.open_frames`: TIFF pages or OME-Zarr chunks);
+1. opens the input lazily (:func:`care_bridge.io.frames.open_frames`: TIFF pages, OME-Zarr chunks, vendor files);
 2. writes each restored frame into a hidden partial OME-Zarr store beside the output,
    ``.<output name>.partial.zarr``, and records it as done (``care_bridge_progress.json``, written atomically);
 3. when every frame is done, finishes the output: an OME-Zarr output gets its lower-resolution levels and NGFF

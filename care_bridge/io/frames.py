@@ -1,5 +1,5 @@
-"""Images read and written one frame at a time: TIFF series read lazily by pages, OME-Zarr (NGFF 0.4) read and
-written by chunks.
+"""Images read and written one frame at a time: TIFF series read lazily (by pages, or by byte offset when the pixels
+are contiguous), OME-Zarr (NGFF 0.4) read and written by chunks, vendor files (CZI, ND2, LIF) through bioio.
 
 A *frame* is one index of the image's outer time axis ``T``: what the runtime restores
 independently anyway (its normalization statistics are per frame), so restoring frame by frame gives the same
