@@ -104,9 +104,11 @@ class OnnxEngine(_LayoutMixin):
                                   "openvino on a GPU, or --precision fp32")
         # samples per call (pipeline.batch_size): batching helps a GPU, not the CPU (measured there)
         self.max_batch = 32 if self.providers[0] != "CPUExecutionProvider" else 1
-        # one tile's working memory per input voxel on the CPU, by number of spatial axes (pipeline.bytes_per_voxel;
-        # measured 1056-1243 B in 2D, 684-808 B in 3D: benchmarks/tile_memory.py); a GPU keeps the generic estimate
-        self.bytes_per_voxel = {2: 1304.0, 3: 880.0} if self.providers[0] == "CPUExecutionProvider" else {}
+        # one tile's working memory per input voxel on the CPU, by number of spatial axes (pipeline.bytes_per_voxel):
+        # the generic estimate. A first tile alone measured 1056-1243 B in 2D and 684-808 B in 3D
+        # (benchmarks/tile_memory.py), but the arena grows over a restoration's tiles of several shapes: whole 3D
+        # restorations peaked at 1245-1376 B per tile voxel beyond the image (benchmarks/csbdeep_side_by_side.py --3d)
+        self.bytes_per_voxel = {2: 1304.0, 3: 1304.0} if self.providers[0] == "CPUExecutionProvider" else {}
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 
@@ -157,7 +159,8 @@ class OpenVinoEngine(_LayoutMixin):
         self.request = self.compiled.create_infer_request()
         self.max_batch = 32 if self.device != "CPU" else 1  # as ONNX Runtime: batching helps a GPU, not the CPU
         # one tile's working memory per input voxel on the CPU (pipeline.bytes_per_voxel; measured fp32 738-780 B,
-        # bf16 384-404 B in 2D and 3D: benchmarks/tile_memory.py); a GPU keeps the generic estimate
+        # bf16 384-405 B in 2D and 3D: benchmarks/tile_memory.py; whole 3D restorations: fp32 754-776 B, bf16
+        # 405-438 B per tile voxel beyond the image); a GPU keeps the generic estimate
         per_voxel = {"fp32": 860.0, "bf16": 450.0}.get(precision) if self.device == "CPU" else None
         self.bytes_per_voxel = {2: per_voxel, 3: per_voxel} if per_voxel else {}
         self.input_shape = str(self.compiled.inputs[0].get_partial_shape())

@@ -71,11 +71,25 @@ def tile_counts(n_tiles: TileCounts, axes: str) -> tuple[int, ...] | None:
     return t
 
 
-def bytes_per_voxel(info: ModelInfo, n_first: int = 32) -> float:
-    """Rough working memory per input voxel of a U-Net: float32 feature maps alive at the finest level
-    (input, two convolutions, skip and concatenation ~ 5 x n_first channels), doubled for the engine's
-    scratch space."""
-    return 4.0 * (5 * n_first + info.n_channel_in + 2 * info.n_channel_out) * 2
+def bytes_per_voxel(info: ModelInfo, n_first: int = 32, engine: Engine | None = None) -> float:
+    """Working memory per input voxel of one tile of a U-Net.
+
+    Generic estimate: float32 feature maps alive at the finest level (input, two convolutions, skip and
+    concatenation ~ 5 x n_first channels), doubled for the engine's scratch space (1304 B for one channel in and
+    out). An ``engine`` with a ``bytes_per_voxel`` attribute ({number of spatial axes: bytes}, measured on the
+    CARE default network of that dimension, 32 first filters, one channel in and out) gives its own figure,
+    scaled by the same feature-map count (care_bridge's own networks only: a third-party bundle's architecture
+    is unknown, it keeps the generic estimate). Measured by ``benchmarks/tile_memory.py`` (peak RSS minus the loaded
+    engine's, one tile, fresh process; 2-core Intel Xeon, 2026-12-02), bytes per voxel of 512²-1536² / 16x128²-
+    32x256² tiles: onnxruntime 1056-1243 (2D), 684-808 (3D); openvino fp32 778-780 / 738-748; openvino bf16
+    398-405 / 384-391; tensorflow 520-800 / 533-773 (the smallest tiles highest). A whole restoration needs
+    more with ONNX Runtime, whose arena grows over tiles of several shapes (3D: 1245-1376 B per tile voxel beyond
+    the image), so ONNX Runtime keeps the generic 1304; OpenVINO's whole restorations match its first tile."""
+    maps = 5 * n_first + info.n_channel_in + 2 * info.n_channel_out
+    measured = (getattr(engine, "bytes_per_voxel", None) or {}).get(len(info.axes))
+    if measured and info.mode != "bioimageio":
+        return float(measured) * maps / (5 * 32 + 1 + 2)
+    return 4.0 * maps * 2
 
 
 def whole_image_bytes(info: ModelInfo, geometry: dict, shape: Sequence[int], axes: str, itemsize: int,
@@ -167,7 +181,8 @@ def declares_no_halo(info: ModelInfo) -> bool:
 
 
 def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
-                 memory_budget: float | None, *, halo: tuple[int, ...] | None = None) -> tuple[int, ...]:
+                 memory_budget: float | None, *, halo: tuple[int, ...] | None = None,
+                 engine: Engine | None = None) -> tuple[int, ...]:
     """Tiles per network axis: the requested counts, or as many as one tile's working memory needs to fit
     ``memory_budget`` bytes (default 1 GiB). An axis the network reduces (projection) is never split.
 
@@ -183,7 +198,8 @@ def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
         return (1,) * len(info.axes)
     if t is None:
         t = auto_n_tiles(shape, halo=halo if measured else info.halo, step=info.step,
-                         bytes_per_voxel=bytes_per_voxel(info), memory_budget=memory_budget or DEFAULT_MEMORY_BUDGET,
+                         bytes_per_voxel=bytes_per_voxel(info, engine=engine),
+                         memory_budget=memory_budget or DEFAULT_MEMORY_BUDGET,
                          pad_halo=pads_halo(info) and not measured,
                          min_size=info.min_size if 0 in info.step else None)
     out_net = info.output_spatial_axes
@@ -199,8 +215,8 @@ def tiling_halo(engine: Engine, info: ModelInfo, shape: tuple[int, ...], n_tiles
     if not declares_no_halo(info):
         return tuple(info.halo), pads_halo(info)
     zero = tuple(info.halo)
-    one = plan_tiles(shape, choose_tiles(info, shape, n_tiles, memory_budget, halo=zero), zero, info.step,
-                     info.min_size, pad_halo=False)
+    one = plan_tiles(shape, choose_tiles(info, shape, n_tiles, memory_budget, halo=zero, engine=engine), zero,
+                     info.step, info.min_size, pad_halo=False)
     if len(one.tiles) == 1:  # one tile: nothing to overlap (the same block as with any halo under this rule)
         return zero, False
     return measure_halo(engine, info), False
@@ -359,7 +375,7 @@ def batch_size(engine: Engine, info: ModelInfo, plan: TilePlan, n_samples: int, 
     :data:`MAX_BATCH` and the number of samples. Measured on the 2-core CPU (benchmarks/isotropic_side_by_side.py,
     32x256x256 isotropic x4): batching slices gained nothing (28.9 s batched, 27.2 s one by one) and cost memory,
     so CPU engines run one sample per call; GPU execution providers batch."""
-    per_tile = math.prod(plan.tile_shape) * bytes_per_voxel(info)
+    per_tile = math.prod(plan.tile_shape) * bytes_per_voxel(info, engine=engine)
     fit = int((memory_budget or DEFAULT_MEMORY_BUDGET) // max(per_tile, 1.0))
     return max(1, min(n_samples, MAX_BATCH, int(getattr(engine, "max_batch", 1)), fit))
 
@@ -428,8 +444,8 @@ def apply_network(engine: Engine, info: ModelInfo, image: np.ndarray, axes: str,
     out_net = info.output_spatial_axes
     halo, pad = tiling_halo(engine, info, spatial_shape, n_tiles, memory_budget)
     plan = plan_tiles(spatial_shape, choose_tiles(info, spatial_shape, n_tiles, memory_budget,
-                                                  halo=halo if declares_no_halo(info) else None), halo,
-                      info.step, info.min_size, pad_halo=pad)
+                                                  halo=halo if declares_no_halo(info) else None, engine=engine),
+                      halo, info.step, info.min_size, pad_halo=pad)
     out_sp = tuple(int(round(L * s)) for a, L, s in zip(net, spatial_shape, info.scale) if a in out_net)
     loop_shape = x.shape[: len(loop_axes)]
     n_out = info.n_channel_out
