@@ -3,9 +3,10 @@
     python benchmarks/predict_throughput.py [--quick] [--engines keras,onnxruntime,tensorflow]
 
 Sizes: a 2048x2048 2D image and a 64x512x512 3D stack (``--quick``: 1024^2 and 32x256x256). Each case runs
-in a fresh subprocess so its peak resident memory (ru_maxrss) is its own. Also reports the runtime's overhead
-over one bare engine call on the same padded input, and the achieved GFLOP/s (network FLOPs per voxel x voxels
-per second). Prints a table and writes ``benchmarks/results/predict_throughput.json``.
+in a fresh subprocess so its peak resident memory (VmHWM; ru_maxrss would carry the parent's over exec) is its
+own. Also reports the runtime's overhead over one bare engine call on the same padded input, and the achieved
+GFLOP/s (network FLOPs per voxel x voxels per second). Prints a table and writes
+``benchmarks/results/predict_throughput.json``.
 Weights are random: throughput does not depend on their values.
 """
 
@@ -47,9 +48,8 @@ def make_model_dir(root: Path, axes: str) -> Path:
 
 def one_case(source: str, engine: str, shape: tuple[int, ...], n_tiles: str, repeats: int) -> dict:
     """Run in a subprocess: load, warm up, time ``repeats`` restorations and one bare engine call."""
-    import resource
-
     import numpy as np
+    from side_by_side import peak_rss_mb
 
     from care_bridge.frontend import load_restorer
     from care_bridge.models.flops import unet_flops_per_voxel
@@ -86,7 +86,7 @@ def one_case(source: str, engine: str, shape: tuple[int, ...], n_tiles: str, rep
         "megavoxels_per_s": mvox / t, "gflops_per_s": fpv * mvox * 1e6 / t / 1e9,
         "bare_engine_seconds": float(np.median(bare)),
         "runtime_overhead": t / (float(np.median(bare)) * len(plan.tiles)) - 1,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "flops_per_voxel": fpv,
     }
 

@@ -22,13 +22,27 @@ def time_calls(predict, shape: tuple[int, ...], repeats: int) -> dict:
         t0 = time.perf_counter()
         predict(x)
         times.append(time.perf_counter() - t0)
-    return {"seconds": sorted(times)[len(times) // 2],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"seconds": sorted(times)[len(times) // 2], "peak_rss_mb": peak_rss_mb()}
 
 
-def run_cases(script: str, cases: list[tuple[str, dict]], voxels: float) -> list[dict]:
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MB). Linux: ``VmHWM`` of this address space — ``ru_maxrss`` is
+    carried over ``execve``, so a case's subprocess would report its parent's peak (here the parent that built
+    the TensorFlow model, 1.6 GB) whenever that is higher."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_cases(script: str, cases: list[tuple[str, dict]], voxels: float,
+              flops_per_voxel: float | None = None) -> list[dict]:
     """Run ``script --case JSON`` once per case, each in its own process; print one row per case (time, MVox/s
-    for ``voxels``, ratio to the first case, peak RSS) and return the rows."""
+    for ``voxels``, GFLOP/s when ``flops_per_voxel`` is given, ratio to the first case that ran, peak RSS) and
+    return the rows."""
     rows = []
     for name, case in cases:
         p = subprocess.run([sys.executable, script, "--case", json.dumps(case)], capture_output=True, text=True)
@@ -38,7 +52,14 @@ def run_cases(script: str, cases: list[tuple[str, dict]], voxels: float) -> list
         if "error" in row:
             print(f"{name:<46} ERROR {row['error']}")
             continue
-        ratio = rows[0]["seconds"] / row["seconds"] if "seconds" in rows[0] else float("nan")
-        print(f"{name:<46} {row['seconds']:7.2f} s  {voxels / 1e6 / row['seconds']:5.2f} MVox/s  "
-              f"x{ratio:4.2f} vs {rows[0]['program'].split()[0]}  peak {row['peak_rss_mb']:6.0f} MB")
+        ref = next(r for r in rows if "seconds" in r)  # the first case that ran (csbdeep untiled may not fit)
+        ratio = ref["seconds"] / row["seconds"]
+        row["megavoxels_per_s"] = voxels / 1e6 / row["seconds"]
+        row["ratio_to_first"], row["ratio_to"] = ratio, ref["program"]
+        gflops = ""
+        if flops_per_voxel:
+            row["gflops_per_s"] = flops_per_voxel * voxels / row["seconds"] / 1e9
+            gflops = f"{row['gflops_per_s']:6.1f} GFLOP/s  "
+        print(f"{name:<46} {row['seconds']:7.2f} s  {row['megavoxels_per_s']:5.2f} MVox/s  {gflops}"
+              f"x{ratio:4.2f} vs {ref['program'].split()[0]}  peak {row['peak_rss_mb']:6.0f} MB", flush=True)
     return rows
