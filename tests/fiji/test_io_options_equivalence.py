@@ -87,7 +87,7 @@ def _knime(bundle: Path, src: Path, out: Path, typed: dict) -> None:
     model = reader.execute(ctx)
     node = knext.double_nodes["care_restorer"].factory()
     folder = out.parent / "knime_out"
-    settings = {"output_folder": str(folder)}
+    settings = {"output_folder": str(folder), "engine": "onnxruntime"}
     settings.update({k: (v in ("true", "yes")) if k == "planewise" else v for k, v in typed.items()})
     knext.double_inject(node, settings)
     df = node.execute(ctx, knext.Table.from_pandas(pd.DataFrame({kn.IMAGE_COLUMN: [str(src)]})), model).to_pandas()
