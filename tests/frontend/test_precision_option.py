@@ -103,7 +103,7 @@ def test_cli_precision_bf16_end_to_end(onnx_bundle, tmp_path):
     np.testing.assert_array_equal(got, runtime.load(bundle, precision="bf16").restore(image, "YX").image)
     p = _predict(bundle, src, tmp_path / "fp32.tif")  # the default: fp32 with the default engine
     assert p.returncode == 0, p.stderr
-    assert "[engine onnxruntime, tiles" in p.stdout
+    assert "[engine openvino, tiles" in p.stdout  # auto on a CPU with OpenVINO installed (engines.PREFERENCE_CPU)
     fp32 = tifffile.imread(tmp_path / "fp32.tif")
     err = np.abs(got - fp32).max() / float(fp32.max() - fp32.min())
     assert 1e-5 < err <= 1e-2  # bf16 really ran, within the README's bound
