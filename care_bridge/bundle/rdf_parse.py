@@ -109,6 +109,16 @@ def _v04_list(v: Any, n: int, what: str, where: str) -> list:
     return v
 
 
+def _v04_axis(a: str, size: Any, tensor: str, where: str, *, halo: int = 0) -> dict[str, Any]:
+    """One spec-0.4 axis letter with its size as a 0.5 axis description (``halo`` only when non-zero)."""
+    kind = V04_AXIS_TYPES[a]
+    if kind == "batch":
+        return {"type": "batch"}
+    if kind == "channel":
+        return _channel_axis(size, f"{tensor} channel axis size", where)
+    return {"type": kind, "id": V04_AXIS_IDS.get(a, a), "size": size, **({"halo": halo} if halo else {})}
+
+
 def _channel_axis(n: Any, what: str, where: str) -> dict[str, Any]:
     n = _whole(n, what, where)
     if n < 1:
@@ -200,14 +210,7 @@ def _from_v04(rdf: dict[str, Any], where: str) -> dict[str, Any]:
             mins = dims
         sizes[name] = {a: _whole(mn, f"{at}.shape", where) for a, mn in zip(axes, mins)}
         ax_list: list[dict[str, Any]] = []
-        for a, size in zip(axes, dims):
-            kind = V04_AXIS_TYPES[a]
-            if kind == "batch":
-                ax_list.append({"type": "batch"})
-            elif kind == "channel":
-                ax_list.append(_channel_axis(size, f"input {name!r} channel axis size", where))
-            else:
-                ax_list.append({"type": kind, "id": V04_AXIS_IDS.get(a, a), "size": size})
+        ax_list += [_v04_axis(a, size, f"input {name!r}", where) for a, size in zip(axes, dims)]
         d: dict[str, Any] = {"id": name, "axes": ax_list, "data": {"type": t.get("data_type", "float32")},
                              "preprocessing": [_v04_op(op, axes, f"{at}.preprocessing[{j}]", where)
                                                for j, op in enumerate(_list_or_empty(t.get("preprocessing"),
@@ -250,15 +253,8 @@ def _from_v04(rdf: dict[str, Any], where: str) -> dict[str, Any]:
                     ax["halo"] = h
                 ax_list.append(ax)
         else:  # fixed sizes
-            for a, size, h in zip(axes, _v04_list(shape, len(axes), f"{at}.shape", where), halo):
-                kind = V04_AXIS_TYPES[a]
-                if kind == "batch":
-                    ax_list.append({"type": "batch"})
-                elif kind == "channel":
-                    ax_list.append(_channel_axis(size, f"output {name!r} channel axis size", where))
-                else:
-                    ax_list.append({"type": kind, "id": V04_AXIS_IDS.get(a, a), "size": size,
-                                    **({"halo": h} if h else {})})
+            ax_list += [_v04_axis(a, size, f"output {name!r}", where, halo=h)
+                        for a, size, h in zip(axes, _v04_list(shape, len(axes), f"{at}.shape", where), halo)]
         d = {"id": name, "axes": ax_list, "data": {"type": t.get("data_type", "float32")},
              "postprocessing": [_v04_op(op, axes, f"{at}.postprocessing[{j}]", where)
                                 for j, op in enumerate(_list_or_empty(t.get("postprocessing"),

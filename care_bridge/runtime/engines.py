@@ -250,14 +250,18 @@ class TFSavedModelEngine(_LayoutMixin):
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         out = self.fn(self._tf.constant(self._to_net(x)))
-        if isinstance(out, dict):
-            names = list(self.info.output_names)
-            vals = [out[n] for n in names] if all(n in out for n in names) else [out[k] for k in sorted(out)]
-        elif isinstance(out, (list, tuple)):
-            vals = list(out)
-        else:
-            vals = [out]
+        vals = named_outputs(out, self.info.output_names)
         return [self._from_net(v.numpy()) for v in vals]
+
+
+def named_outputs(out, names) -> list:
+    """A framework's result as one value per declared output: a dict by the declared names (else by sorted key),
+    a list or tuple as is, a single value as a list of one."""
+    if isinstance(out, dict):
+        return [out[n] for n in names] if all(n in out for n in names) else [out[k] for k in sorted(out)]
+    if isinstance(out, (list, tuple)):
+        return list(out)
+    return [out]
 
 
 def engine_threads() -> int:
@@ -325,13 +329,7 @@ class TorchScriptEngine(_LayoutMixin):
             raise CareBridgeError(f"the TorchScript weights refused an input of shape {list(xin.shape)}: "
                                   f"{_first_line(e)}; check the image's axes and channels against the bundle "
                                   "(care-bridge inspect)") from e
-        if isinstance(out, dict):
-            names = list(self.info.output_names)
-            vals = [out[n] for n in names] if all(n in out for n in names) else [out[k] for k in sorted(out)]
-        elif isinstance(out, (list, tuple)):
-            vals = list(out)
-        else:
-            vals = [out]
+        vals = named_outputs(out, self.info.output_names)
         if not all(isinstance(v, torch.Tensor) for v in vals):
             raise CareBridgeError("the TorchScript weights returned something other than tensors; rdf.yaml does not "
                                   "match the weights (ask the bundle's authors)")
