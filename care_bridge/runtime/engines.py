@@ -145,7 +145,13 @@ class OpenVinoEngine(_LayoutMixin):
     """OpenVINO on the bundle's ONNX weights (the ``openvino`` extra): ``fp32`` on the CPU by default, ``bf16`` on
     a CPU that OpenVINO reports bf16-capable, ``fp16`` on OpenVINO's GPU device.
 
-    fp32 is asked for explicitly: on a CPU with bf16 instructions OpenVINO's own default is bf16."""
+    fp32 is asked for explicitly: on a CPU with bf16 instructions OpenVINO's own default is bf16.
+
+    The network is compiled for the **static shape** of the block it runs on (recompiled when the shape changes;
+    one compiled shape alive at a time, so memory holds one tile's plan). Measured on the CARE default 3D network
+    (2-core Xeon, 32x280x280 block, fp32): static 2.76 s and 1.37 GB peak against 5.31 s and 1.92 GB with the
+    dynamic-shape model, bit-identical outputs (tests/runtime/test_openvino.py); a compile costs 0.05-0.09 s,
+    and the pipeline runs a plan's tiles grouped by shape (``pipeline.tiles_by_shape``)."""
 
     name = "openvino"
     HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -157,38 +163,62 @@ class OpenVinoEngine(_LayoutMixin):
         ov = _import_openvino()
         self.info = info
         self.precision = precision
-        core = ov.Core()
-        self.device = openvino_device(core, precision)
+        self._core = ov.Core()
+        self.device = openvino_device(self._core, precision)
         try:
-            model = core.read_model(str(path))
+            self._model = self._core.read_model(str(path))
         except Exception as e:
             raise BundleError(f"onnx weights {Path(path).name} cannot be read by OpenVINO ({_first_line(e)}); the "
                               "bundle is corrupt or uses an operator OpenVINO lacks (try --engine onnxruntime)") from e
-        config = {"INFERENCE_PRECISION_HINT": self.HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
+        self._config = {"INFERENCE_PRECISION_HINT": self.HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
         if self.device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = int(threads or engine_threads())
-        try:
-            self.compiled = core.compile_model(model, self.device, config)
-        except Exception as e:
-            raise CareBridgeError(f"OpenVINO cannot compile the ONNX weights for {self.device} at {precision} "
-                                  f"({_first_line(e)}); try --precision fp32 or --engine onnxruntime") from e
-        self.request = self.compiled.create_infer_request()
+            self._config["INFERENCE_NUM_THREADS"] = int(threads or engine_threads())
+        self.input_shape = str(self._model.inputs[0].get_partial_shape())
+        self._shape: tuple[int, ...] | None = None
+        self.compiled = self._compile(self._model)  # the model as declared: errors show here, at load
+        self.request = None
         self.max_batch = 32 if self.device != "CPU" else 1  # as ONNX Runtime: batching helps a GPU, not the CPU
-        # one tile's working memory per input voxel on the CPU (pipeline.bytes_per_voxel; measured fp32 738-780 B,
-        # bf16 384-405 B in 2D and 3D: benchmarks/tile_memory.py; whole 3D restorations: fp32 754-776 B, bf16
-        # 405-438 B per tile voxel beyond the image); a GPU keeps the generic estimate
-        per_voxel = {"fp32": 860.0, "bf16": 450.0}.get(precision) if self.device == "CPU" else None
+        # one tile's working memory per input voxel on the CPU (pipeline.bytes_per_voxel), measured with static
+        # shapes by benchmarks/tile_memory.py; a GPU keeps the generic estimate
+        per_voxel = {"fp32": self.FP32_BYTES, "bf16": self.BF16_BYTES}.get(precision) if self.device == "CPU" else None
         self.bytes_per_voxel = {2: per_voxel, 3: per_voxel} if per_voxel else {}
-        self.input_shape = str(self.compiled.inputs[0].get_partial_shape())
+
+    FP32_BYTES, BF16_BYTES = 580.0, 310.0  # measured 515-524 and 269-282 B per voxel in 2D and 3D (+~10 %)
+
+    def _compile(self, model):
+        try:
+            return self._core.compile_model(model, self.device, self._config)
+        except Exception as e:
+            raise CareBridgeError(f"OpenVINO cannot compile the ONNX weights for {self.device} at {self.precision} "
+                                  f"({_first_line(e)}); try --precision fp32 or --engine onnxruntime") from e
+
+    def _refused(self, shape: tuple[int, ...], e: Exception) -> CareBridgeError:
+        return CareBridgeError(f"the ONNX weights (OpenVINO) refused an input of shape {list(shape)} (they declare "
+                               f"{self.input_shape}): {_first_line(e)}; check the image's axes and channels against "
+                               "the bundle (care-bridge inspect)")
+
+    def _prepare(self, shape: tuple[int, ...]) -> None:
+        """Compile the network for ``shape`` unless it is the current one (the previous plan is freed first)."""
+        if shape == self._shape and self.request is not None:
+            return
+        self.request = self.compiled = None
+        self._shape = None
+        model = self._model.clone()
+        try:
+            model.reshape({model.inputs[0].get_any_name(): list(shape)})
+        except Exception as e:
+            raise self._refused(shape, e) from e
+        self.compiled = self._compile(model)
+        self.request = self.compiled.create_infer_request()
+        self._shape = shape
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         xin = np.ascontiguousarray(self._to_net(x), dtype=np.float32)
+        self._prepare(tuple(xin.shape))
         try:  # the input is read in place; the outputs are copies (share_outputs=False) that outlive the next call
             outs = self.request.infer({0: xin}, share_inputs=True)
         except Exception as e:
-            raise CareBridgeError(f"the ONNX weights (OpenVINO) refused an input of shape {list(xin.shape)} (they "
-                                  f"declare {self.input_shape}): {_first_line(e)}; check the image's axes and "
-                                  "channels against the bundle (care-bridge inspect)") from e
+            raise self._refused(tuple(xin.shape), e) from e
         return [self._from_net(outs[i]) for i in range(len(self.compiled.outputs))]
 
 

@@ -82,7 +82,8 @@ def bytes_per_voxel(info: ModelInfo, n_first: int = 32, engine: Engine | None = 
     is unknown, it keeps the generic estimate). Measured by ``benchmarks/tile_memory.py`` (peak RSS minus the loaded
     engine's, one tile, fresh process; 2-core Intel Xeon, 2026-12-02), bytes per voxel of 512²-1536² / 16x128²-
     32x256² tiles: onnxruntime 1056-1243 (2D), 684-808 (3D); openvino fp32 778-780 / 738-748; openvino bf16
-    398-405 / 384-391; tensorflow 520-800 / 533-773 (the smallest tiles highest). A whole restoration needs
+    398-405 / 384-391 (before the engine compiled static shapes; since: fp32 515-524, bf16 269-282 in 2D and
+    3D); tensorflow 520-800 / 533-773 (the smallest tiles highest). A whole restoration needs
     more with ONNX Runtime, whose arena grows over tiles of several shapes (3D: 1245-1376 B per tile voxel beyond
     the image), so ONNX Runtime keeps the generic 1304; OpenVINO's whole restorations match its first tile."""
     maps = 5 * n_first + info.n_channel_in + 2 * info.n_channel_out
@@ -325,7 +326,7 @@ def predict_batch(engine: Engine, info: ModelInfo, batch: list[Sample], plan: Ti
     cropped by the halo, mapped back (de-normalized) and written per sample, and ``sink`` receives each tile's
     readouts. The network sees each batch entry alone, so a sample's values do not depend on its batch."""
     keep = [k for k, a in enumerate(info.axes) if a in info.output_spatial_axes]
-    for tile in plan.tiles:
+    for tile in tiles_by_shape(plan):
         blocks = np.stack([ops.apply_all(smp.prepared, read_block(smp.x, tile.read)) for smp in batch])
         ys = engine.run(blocks)
         check_engine_output(info, ys, blocks.shape, keep)
@@ -348,6 +349,20 @@ def predict_batch(engine: Engine, info: ModelInfo, batch: list[Sample], plan: Ti
                 sink.write(smp.index, tuple(dst), mu, bb, back)
             if on_tile is not None:
                 on_tile()
+
+
+def tiles_by_shape(plan: TilePlan) -> list:
+    """The plan's tiles grouped by their block shape (raster order within a shape): engines that prepare per
+    input shape (OpenVINO compiles one static shape at a time, ONNX Runtime re-plans on a new shape) then do
+    so once per shape instead of at every change between border and inner tiles. Every tile writes its own
+    region, so the order does not change the result."""
+    def shape(t) -> tuple[int, ...]:
+        return tuple(b - a for a, b in t.read)
+
+    first = {}
+    for t in plan.tiles:
+        first.setdefault(shape(t), len(first))
+    return sorted(plan.tiles, key=lambda t: first[shape(t)])
 
 
 def check_engine_output(info: ModelInfo, ys: list[np.ndarray], in_shape: tuple[int, ...], keep: list[int]) -> None:
