@@ -13,6 +13,7 @@ def inspect_bundle(path: str | Path) -> dict[str, Any]:
     Sizes and halo are per spatial axis in input pixels (``axes`` order); layouts are bioimage.io axis ids in
     memory order (e.g. ``"byxc"``). Opening verifies every file's sha256, so a tampered bundle raises.
     """
+    from .architectures import architecture_known
     from .open import open_bundle
 
     with open_bundle(path) as b:
@@ -26,8 +27,11 @@ def inspect_bundle(path: str | Path) -> dict[str, Any]:
                 "sha256": w.get("sha256"),
                 "bytes": p.stat().st_size if p is not None and p.is_file() else None,
                 "parent": w.get("parent"),
-                "runnable_here": fmt in ("onnx", "tensorflow_saved_model_bundle", "torchscript"),
+                "runnable_here": fmt in ("onnx", "tensorflow_saved_model_bundle", "torchscript")
+                or (fmt == "pytorch_state_dict" and architecture_known(w)),
             }
+            if fmt == "pytorch_state_dict":
+                weights[fmt]["architecture"] = _architecture_name(w)
         if care:
             normalization = {
                 "input": care.get("normalization"),
@@ -77,6 +81,16 @@ def inspect_bundle(path: str | Path) -> dict[str, Any]:
         }
 
 
+def _architecture_name(w: Any) -> str:
+    """A pytorch_state_dict entry's architecture as text: ``module.callable`` or ``file <source>``."""
+    arch = w.get("architecture") if isinstance(w, dict) else None
+    if not isinstance(arch, dict):
+        return "none given"
+    if arch.get("source") is not None:
+        return f"file {str(arch['source'])[:80]}:{str(arch.get('callable'))[:40]}"
+    return f"{str(arch.get('import_from'))[:80]}.{str(arch.get('callable'))[:40]}"
+
+
 def _bioimageio_config(rdf: dict[str, Any]) -> dict[str, Any]:
     cfg = rdf.get("config")
     bio = cfg.get("bioimageio") if isinstance(cfg, dict) else None
@@ -121,10 +135,13 @@ def render_inspection(d: dict[str, Any]) -> str:
         "  weights       :",
     ]
     for fmt, w in d["weights"].items():
-        lines.append(f"    - {fmt}: {w['source']} ({w['bytes']} bytes, sha256 {str(w['sha256'])[:12]}…)"
-                     + ("" if w["runnable_here"] else " [not run by care_bridge: it would import the code the bundle "
-                                                        "names]" if fmt == "pytorch_state_dict"
-                        else " [not run by care_bridge]"))
+        if fmt == "pytorch_state_dict":
+            note = (f" [architecture {w['architecture']}, built by care_bridge's own code]" if w["runnable_here"] else
+                    f" [not run by care_bridge: architecture {w['architecture']} is not one it builds; it never "
+                    "imports the code a bundle names]")
+        else:
+            note = "" if w["runnable_here"] else " [not run by care_bridge]"
+        lines.append(f"    - {fmt}: {w['source']} ({w['bytes']} bytes, sha256 {str(w['sha256'])[:12]}…)" + note)
     lines += [
         f"  test tensors  : in {d['test_tensors']['inputs']} out {d['test_tensors']['outputs']}",
         f"  authors       : {', '.join(d['authors']) or '-'}; license {d['license']}",

@@ -21,7 +21,8 @@ __all__ = ["ModelInfo", "Restoration", "Restorer", "load"]
 
 def load(source: str | Path, *, engine: str | None = "auto", precision: str = "fp32") -> Restorer:
     """Load a bioimage.io bundle (``.zip`` or unpacked folder with ``rdf.yaml``); ``engine``: ``auto``
-    (fastest available here), ``onnxruntime``, ``tensorflow`` or ``openvino`` (the ``openvino`` extra);
+    (fastest available here), ``onnxruntime``, ``tensorflow``, ``openvino`` (the ``openvino`` extra) or ``torch``
+    (the ``torch`` extra: torchscript weights, or pytorch_state_dict of an architecture care_bridge builds);
     ``precision``: ``fp32`` (default), or opt-in ``bf16`` (OpenVINO on a CPU with bf16 instructions) or ``fp16``
     (a GPU), see the README's Performance section for their measured error."""
     from ..bundle import open_bundle
@@ -35,5 +36,7 @@ def load(source: str | Path, *, engine: str | None = "auto", precision: str = "f
         raise CareBridgeError(f"{p} is a care_bridge model folder, not a bundle; use care_bridge.frontend."
                               "load_restorer, `care-bridge predict --model`, or export it first")
     bundle = open_bundle(p)
-    name = choose_engine(engine, bundle.formats, precision)
-    return Restorer(bundle.info, make_engine(name, bundle.formats, bundle.info, precision), source=str(p))
+    weights = bundle.rdf.get("weights")  # a pytorch_state_dict entry's architecture (runtime.torch_architectures)
+    name = choose_engine(engine, bundle.formats, precision, weights=weights)
+    return Restorer(bundle.info, make_engine(name, bundle.formats, bundle.info, precision, weights=weights),
+                    source=str(p))

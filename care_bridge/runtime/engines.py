@@ -4,9 +4,11 @@ An engine runs the bare network on a float32 batch with axes ``"S" + info.axes +
 array per declared output in the same layout (``"S" + output spatial axes + "C"``). It transposes to and from
 the tensor layout the weights declare (``info.input_layout`` / ``info.output_layout``, bioimage.io axis ids).
 ONNX Runtime is always available; a TensorFlow SavedModel needs the ``train`` extra; OpenVINO (on the ONNX
-weights) the ``openvino`` extra; TorchScript weights PyTorch (the ``torch`` extra). ``pytorch_state_dict`` weights are
-never run: building their architecture means importing the Python code the bundle names. Frameworks are imported
-when an engine is made, never when this module is. (The
+weights) the ``openvino`` extra; TorchScript and ``pytorch_state_dict`` weights PyTorch (the ``torch`` extra).
+``pytorch_state_dict`` weights run only when their architecture is one care_bridge builds from its own code
+(:mod:`.torch_architectures`; the module or file the bundle names is never imported) and their archive is read as
+data, never unpickled (:mod:`.state_dict_reader`). Frameworks are imported when an engine is made, never when this
+module is. (The
 in-memory Keras engine of model folders lives on the training side: :mod:`care_bridge.models.keras_engine`.)
 
 Precision (``fp32`` always by default): ``bf16`` runs OpenVINO on a CPU with bf16 instructions, ``fp16`` a GPU
@@ -36,7 +38,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # benchmarks/csbdeep_side_by_side.py --3d) it ran 44.6 s against onnxruntime's 86.4 s (131 vs 68 GFLOP/s; csbdeep
 # tiled 53.3 s), in 2D it is on par (6.90 vs 6.65 s at 2048^2) with less memory per tile; bit-identical tiled or
 # not and across processes (tests/runtime/test_openvino.py). With a GPU provider in onnxruntime, onnxruntime first.
-# PyTorch (an optional extra) runs TorchScript weights, chosen automatically only when a bundle has nothing else.
+# PyTorch (an optional extra) runs TorchScript weights, or pytorch_state_dict weights of a known architecture, chosen
+# automatically only when a bundle has nothing else.
 PREFERENCE_CPU = ("openvino", "onnxruntime", "tensorflow", "torch")
 PREFERENCE_GPU = ("onnxruntime", "openvino", "tensorflow", "torch")
 
@@ -347,6 +350,8 @@ class TorchScriptEngine(_LayoutMixin):
         self.max_batch = 1  # as the other CPU engines
         self._torch = torch
 
+    what = "TorchScript weights"
+
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         torch = self._torch
         xin = self._to_net(x)
@@ -356,14 +361,41 @@ class TorchScriptEngine(_LayoutMixin):
                 with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
                     out = self.module.forward(torch.from_numpy(np.ascontiguousarray(xin, dtype=np.float32)))
         except Exception as e:  # TorchScript raises its own error types (shape checks inside the graph)
-            raise CareBridgeError(f"the TorchScript weights refused an input of shape {list(xin.shape)}: "
+            raise CareBridgeError(f"the {self.what} refused an input of shape {list(xin.shape)}: "
                                   f"{_first_line(e)}; check the image's axes and channels against the bundle "
                                   "(care-bridge inspect)") from e
         vals = named_outputs(out, self.info.output_names)
         if not all(isinstance(v, torch.Tensor) for v in vals):
-            raise CareBridgeError("the TorchScript weights returned something other than tensors; rdf.yaml does not "
+            raise CareBridgeError(f"the {self.what} returned something other than tensors; rdf.yaml does not "
                                   "match the weights (ask the bundle's authors)")
         return [self._from_net(v.detach().to(torch.float32).numpy()) for v in vals]
+
+
+class TorchStateDictEngine(TorchScriptEngine):
+    """PyTorch on ``pytorch_state_dict`` weights (the ``torch`` extra), on the CPU: the network is built from
+    care_bridge's own code for an allow-listed architecture (:func:`.torch_architectures.resolve_architecture`
+    checked its name and kwargs), and the weights are read as data (:func:`.state_dict_reader.read_state_dict`,
+    no unpickling) and loaded with ``strict=True``. Nothing the bundle names is imported or run. Runs as the
+    TorchScript engine does (same tensor in/out code, oneDNN off: bit-identical tiled and untiled with a declared
+    halo)."""
+
+    what = "pytorch_state_dict weights"
+
+    def __init__(self, path: str | Path, info: ModelInfo, architecture, *, threads: int | None = None):
+        from .state_dict_reader import read_state_dict
+        from .torch_architectures import build_network, load_weights
+
+        tensors = read_state_dict(path)  # before PyTorch is even imported: a forged file stops here
+        torch = _import_torch()
+        self.info = info
+        self.precision = "fp32"
+        torch.set_num_threads(int(threads or engine_threads()))
+        where = Path(path).name
+        self.module = build_network(architecture, where)
+        load_weights(self.module, tensors, architecture, where)
+        self.architecture = architecture
+        self.max_batch = 1
+        self._torch = torch
 
 
 def _import_torch():
@@ -374,9 +406,13 @@ def torch_available() -> bool:
     return available("torch")
 
 
-STATE_DICT_REFUSAL = ("pytorch_state_dict weights are not run by care_bridge: building their architecture means "
-                      "importing and executing the Python code the bundle names (a file in the bundle or a module), "
-                      "which no bundle may make care_bridge do; use its onnx or torchscript weights")
+def state_dict_architecture(weights: dict | None):
+    """The checked architecture of a bundle's ``pytorch_state_dict`` entry (``weights``: the rdf's ``weights``
+    mapping); a one-line :class:`BundleError` naming the allow-list when care_bridge does not build it."""
+    from .torch_architectures import resolve_architecture
+
+    entry = weights.get("pytorch_state_dict") if isinstance(weights, dict) else None
+    return resolve_architecture(entry)
 
 
 def tensorflow_available() -> bool:
@@ -390,8 +426,12 @@ def onnxruntime_has_tensorrt() -> bool:
     return "TensorrtExecutionProvider" in ort.get_available_providers()
 
 
-def choose_engine(requested: str | None, available_formats: dict[str, Path], precision: str = "fp32") -> str:
+def choose_engine(requested: str | None, available_formats: dict[str, Path], precision: str = "fp32", *,
+                  weights: dict | None = None) -> str:
     """Pick an engine name: the requested one (checked), or the fastest that the weights allow here.
+
+    ``weights`` (the rdf's ``weights`` mapping) lets ``torch`` run ``pytorch_state_dict`` weights: when they are
+    the engine's only weights, their architecture is checked here (a one-line refusal naming the allow-list).
 
     A precision other than fp32 needs an engine that runs it: ``bf16`` OpenVINO (``auto`` picks it), ``fp16``
     OpenVINO's GPU device or ONNX Runtime's TensorRT provider (``auto``: OpenVINO if installed, else ONNX Runtime
@@ -399,26 +439,31 @@ def choose_engine(requested: str | None, available_formats: dict[str, Path], pre
     when the engine is made."""
     if precision not in PRECISIONS:
         raise CareBridgeError(f"precision {precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
+    torch_formats = "torchscript" in available_formats or "pytorch_state_dict" in available_formats
     can = {
         "onnxruntime": "onnx" in available_formats,
         "tensorflow": "tensorflow_saved_model_bundle" in available_formats and tensorflow_available(),
         "openvino": "onnx" in available_formats and openvino_available(),
-        "torch": "torchscript" in available_formats and torch_available(),
+        "torch": torch_formats and torch_available(),
     }
     if requested in (None, "auto"):
         if precision != "fp32":
             return _auto_for_precision(precision, available_formats, can)
         for name in _preference():
             if can.get(name):
+                if name == "torch" and "torchscript" not in available_formats:
+                    state_dict_architecture(weights)
                 return name
         if "torchscript" in available_formats:
             raise CareBridgeError("the bundle's only runnable weights are torchscript, which need PyTorch: pip install "
                                   "'care_bridge[torch]'")
         if "pytorch_state_dict" in available_formats:
-            raise BundleError(f"the bundle has {', '.join(available_formats)} weights; {STATE_DICT_REFUSAL}")
+            state_dict_architecture(weights)  # an unknown architecture is the first thing to say
+            raise CareBridgeError("the bundle's only runnable weights are pytorch_state_dict, which need PyTorch: pip "
+                                  "install 'care_bridge[torch]'")
         raise BundleError(
             "the bundle has no weights this runtime can execute (supported: onnx, tensorflow_saved_model_bundle, "
-            f"torchscript); it has {', '.join(available_formats) or 'none'}"
+            f"torchscript, pytorch_state_dict of a known architecture); it has {', '.join(available_formats) or 'none'}"
         )
     if requested not in can:
         raise CareBridgeError(f"unknown engine {requested!r}; choose one of auto, {', '.join(ENGINE_NAMES)}")
@@ -427,13 +472,13 @@ def choose_engine(requested: str | None, available_formats: dict[str, Path], pre
             why = "TensorFlow is not installed (pip install care_bridge[train])"
         elif requested == "openvino" and "onnx" in available_formats:
             why = "OpenVINO is not installed (pip install 'care_bridge[openvino]')"
-        elif requested == "torch" and "torchscript" in available_formats:
+        elif requested == "torch" and torch_formats:
             why = "PyTorch is not installed (pip install 'care_bridge[torch]')"
-        elif requested == "torch" and "pytorch_state_dict" in available_formats:
-            why = STATE_DICT_REFUSAL
         else:
             why = "the bundle has no weights for it"
         raise CareBridgeError(f"engine {requested!r} cannot run here: {why}; choose another --engine")
+    if requested == "torch" and "torchscript" not in available_formats:
+        state_dict_architecture(weights)
     if precision != "fp32":
         if requested in ("tensorflow", "torch") or (requested == "onnxruntime" and precision == "bf16"):
             raise CareBridgeError(f"engine {requested} runs fp32 only; for --precision {precision} use --engine "
@@ -457,9 +502,12 @@ def _auto_for_precision(precision: str, formats: dict[str, Path], can: dict[str,
                           + "; or use --precision fp32")
 
 
-def make_engine(name: str, formats: dict[str, Path], info: ModelInfo, precision: str = "fp32") -> Engine:
+def make_engine(name: str, formats: dict[str, Path], info: ModelInfo, precision: str = "fp32", *,
+                weights: dict | None = None) -> Engine:
     """Instantiate engine ``name`` on the weights in ``formats`` (bioimage.io weight format → path) at
-    ``precision`` (a pairing :func:`choose_engine` accepted)."""
+    ``precision`` (a pairing :func:`choose_engine` accepted). ``torch`` runs ``torchscript`` weights when present,
+    else ``pytorch_state_dict`` ones, whose architecture comes from ``weights`` (the rdf's ``weights`` mapping);
+    pass ``formats`` with one entry to choose."""
     if name == "onnxruntime":
         return OnnxEngine(formats["onnx"], info, precision=precision)
     if name == "openvino":
@@ -472,5 +520,7 @@ def make_engine(name: str, formats: dict[str, Path], info: ModelInfo, precision:
     if name == "torch":
         if precision != "fp32":
             raise CareBridgeError(f"engine torch runs fp32 only; for --precision {precision} use --engine openvino")
-        return TorchScriptEngine(formats["torchscript"], info)
+        if "torchscript" in formats:
+            return TorchScriptEngine(formats["torchscript"], info)
+        return TorchStateDictEngine(formats["pytorch_state_dict"], info, state_dict_architecture(weights))
     raise CareBridgeError(f"engine {name!r} needs an in-memory Keras model; use a model folder")

@@ -353,6 +353,39 @@ def _plain_zarr(folder: Path) -> Path:
     return p
 
 
+# ---------------------------------------------------------------- bundles: pytorch_state_dict weights (#13)
+CAREAMICS_UNET = {"import_from": "careamics.models.unet", "callable": "UNet",
+                  "kwargs": {"architecture": "UNet", "conv_dims": 2, "in_channels": 1, "num_classes": 1, "depth": 2,
+                             "num_channels_init": 8}}
+
+
+def _torch_save_zip(pickle_bytes: bytes) -> bytes:
+    """A torch.save archive around ``pickle_bytes`` (no storages), made without PyTorch."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("archive/data.pkl", pickle_bytes)
+        z.writestr("archive/byteorder", b"little")
+        z.writestr("archive/version", b"3\n")
+    return buf.getvalue()
+
+
+def _with_state_dict(data: bytes, architecture: dict, extra: tuple = ()) -> Callable[[Path], Job]:
+    """The base bundle with only ``pytorch_state_dict`` weights: ``data`` as weights.pt, ``architecture``."""
+    def build(folder: Path) -> Job:
+        def edit(rdf: dict) -> None:
+            rdf["weights"] = {"pytorch_state_dict": {"source": "weights.pt", "sha256": _sha(data),
+                                                     "pytorch_version": "2.13", "architecture": architecture}}
+        return predict(folder, _edit_zip(base_bundle(folder), folder / "bad.zip",
+                                         extra=[("weights.pt", data), *extra], rdf_edit=edit))
+    return build
+
+
+# GLOBAL os.system, the argument, REDUCE: what pickle.load would run
+_PICKLE_RUNS_A_COMMAND = b"\x80\x02cos\nsystem\nX\x0c\x00\x00\x00touch pwned!\x85R."
+_ARCH_FILE = b"import os\nos.system('touch pwned')\nclass UNet:\n    pass\n"
+NEEDS_TORCH = r"|pip install 'care_bridge\[torch\]'"  # without PyTorch, the file is not even read
+
+
 def _missing_input(folder: Path) -> Job:
     return predict(folder, base_bundle(folder), folder / "nothing_here.tif")
 
@@ -398,6 +431,15 @@ CASES: list[Case] = [
          r"size\.min|limit|min"),
     Case("rdf_only_pytorch_weights", _rdf_variant(lambda r: r.update(weights={"pytorch_state_dict": {
         "source": "model.onnx", "sha256": r["weights"]["onnx"]["sha256"]}})), r"no weights|pytorch"),
+    Case("state_dict_pickle_runs_a_command", _with_state_dict(_torch_save_zip(_PICKLE_RUNS_A_COMMAND), CAREAMICS_UNET),
+         r"names 'os\.system', which a state dict never holds" + NEEDS_TORCH),
+    Case("state_dict_legacy_format", _with_state_dict(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03.",
+                                                      CAREAMICS_UNET), r"legacy format" + NEEDS_TORCH),
+    Case("state_dict_architecture_in_a_file", _with_state_dict(_torch_save_zip(b"\x80\x02}."), {
+        "source": "unet.py", "callable": "UNet", "sha256": _sha(_ARCH_FILE), "kwargs": {}},
+        extra=(("unet.py", _ARCH_FILE),)), r"Python code in a file \(unet\.py\), which care_bridge never runs"),
+    Case("state_dict_unknown_architecture", _with_state_dict(_torch_save_zip(b"\x80\x02}."), {
+        **CAREAMICS_UNET, "import_from": "evil.models"}), r"'evil\.models\.UNet' is not one care_bridge builds"),
     Case("rdf_only_remote_weights", _rdf_variant(lambda r: r["weights"]["onnx"].update(
         source="https://example.org/model.onnx")), r"no local weights"),
     Case("rdf_inconsistent_care_block", _rdf_variant(lambda r: r["config"]["care_bridge"].update(axes="ZYX")),

@@ -102,3 +102,117 @@ class RunsWhenLoaded(nn.Module):
 def save_scripted(path: Path, module: nn.Module) -> Path:
     torch.jit.script(module).save(str(path))
     return path
+
+
+class _Block(nn.Module):
+    """Two 3x3 convolutions, each followed by (batch norm and) ReLU: CAREamics' ``Conv_Block``, whose module
+    names (``conv1``, ``conv2``, ``batch_norm1``, ``batch_norm2``) the state dict keeps."""
+
+    def __init__(self, conv, bn, c_in: int, c_out: int, mid: int, groups: int, use_bn: bool):
+        super().__init__()
+        self.use_bn = use_bn
+        self.conv1, self.conv2 = conv(c_in, mid, 3, padding=1, groups=groups), conv(mid, c_out, 3, padding=1,
+                                                                                     groups=groups)
+        self.batch_norm1, self.batch_norm2 = bn(mid), bn(c_out)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = torch.relu(self.batch_norm1(x) if self.use_bn else x)
+        x = self.conv2(x)
+        return torch.relu(self.batch_norm2(x) if self.use_bn else x)
+
+
+class _Holder(nn.Module):
+    pass
+
+
+class CareamicsStyleUNet(nn.Module):
+    """The test's own transcription of CAREamics' ``careamics.models.unet.UNet`` (the network CAREamics exports as
+    ``pytorch_state_dict``): same module tree and state-dict keys (``encoder.encoder_blocks.<2n>``,
+    ``decoder.bottleneck``, ``decoder.decoder_blocks.<2n+1>``, ``final_conv``), max-pooling (N2V2: max-pool stride 1
+    and a [1, 2, 1] blur with stride 2), bilinear/trilinear upsampling, skips interleaved per channel group, 1x1
+    output convolution, optional residual and final activation. CAREamics itself does not install beside
+    torch 2.13; care_bridge's own implementation (runtime/torch_architectures.py) is compared with this one."""
+
+    def __init__(self, conv_dims: int = 2, in_channels: int = 1, num_classes: int = 1, depth: int = 2,
+                 num_channels_init: int = 8, use_batch_norm: bool = True, n2v2: bool = False,
+                 independent_channels: bool = True, residual: bool = False, final_activation: str = "None"):
+        super().__init__()
+        conv, bn = getattr(nn, f"Conv{conv_dims}d"), getattr(nn, f"BatchNorm{conv_dims}d")
+        g = in_channels if independent_channels else 1
+        self.dims, self.g, self.n2v2, self.depth, self.residual = conv_dims, g, n2v2, depth, residual
+        self.final = {"None": nn.Identity(), "Sigmoid": nn.Sigmoid(), "ReLU": nn.ReLU()}[final_activation]
+        self.encoder, self.decoder = _Holder(), _Holder()
+        enc = []
+        for n in range(depth):
+            c = num_channels_init * 2 ** n * g
+            enc += [_Block(conv, bn, in_channels if n == 0 else c // 2, c, c, g, use_batch_norm), nn.Identity()]
+        self.encoder.encoder_blocks = nn.ModuleList(enc)
+        top = num_channels_init * g * 2 ** (depth - 1)
+        self.decoder.bottleneck = _Block(conv, bn, top, top, 2 * top, g, use_batch_norm)
+        dec = []
+        for n in range(depth):
+            c = num_channels_init * 2 ** (depth - n - 1) * g
+            last = n == depth - 1
+            c_out = c if last else c // 2
+            c_in = c if (n2v2 and last) else 2 * c
+            dec += [nn.Identity(), _Block(conv, bn, c_in, c_out, c_out * (1 if last else 2), g, use_batch_norm)]
+        self.decoder.decoder_blocks = nn.ModuleList(dec)
+        self.final_conv = conv(num_channels_init * g, num_classes, 1, groups=g)
+
+    def _pool(self, x):
+        if not self.n2v2:
+            return (F.max_pool2d if self.dims == 2 else F.max_pool3d)(x, 2)
+        x = (F.max_pool2d if self.dims == 2 else F.max_pool3d)(x, 2, stride=1)
+        k = torch.tensor([1.0, 2.0, 1.0])
+        k = k[:, None] * k[None] if self.dims == 2 else k[:, None, None] * k[None, :, None] * k[None, None]
+        k = (k / k.sum()).expand(x.shape[1], 1, *k.shape)
+        return (F.conv2d if self.dims == 2 else F.conv3d)(x, k, padding=1, stride=2, groups=x.shape[1])
+
+    def _cat(self, a, b):
+        a, b = a.chunk(self.g, 1), b.chunk(self.g, 1)
+        return torch.cat([t for pair in zip(a, b) for t in pair], 1)
+
+    def forward(self, x):
+        skips, h = [], x
+        for n in range(self.depth):
+            h = self.encoder.encoder_blocks[2 * n](h)
+            skips.append(h)
+            h = self._pool(h)
+        h = self.decoder.bottleneck(h)
+        mode = "bilinear" if self.dims == 2 else "trilinear"
+        for n in range(self.depth):
+            h = F.interpolate(h, scale_factor=2.0, mode=mode, align_corners=False)
+            if not (self.n2v2 and n == self.depth - 1):
+                h = self._cat(h, skips[-1 - n])
+            h = self.decoder.decoder_blocks[2 * n + 1](h)
+        y = self.final_conv(h)
+        return self.final(y + x if self.residual else y)
+
+
+def careamics_style_unet(seed: int = 0, **kwargs) -> CareamicsStyleUNet:
+    """The network with PyTorch's initial weights (seeded) and random batch-norm statistics and affine parameters
+    (so that they matter), in eval mode."""
+    torch.manual_seed(seed)
+    net = CareamicsStyleUNet(**kwargs)
+    with torch.no_grad():
+        for name, t in net.state_dict().items():
+            if "batch_norm" in name and t.dtype.is_floating_point:
+                t.copy_(torch.rand_like(t) + 0.5 if name.endswith(("running_var", "weight"))
+                        else torch.randn_like(t) * 0.1)
+        net.eval()
+        # outputs of unit spread (PyTorch's initial weights make them ~1e-2): differences are then visible to
+        # validate's absolute tolerance
+        y = net(torch.rand((1, net.encoder.encoder_blocks[0].conv1.in_channels) + (64,) * net.dims))
+        net.final_conv.weight /= y.std()
+        net.final_conv.bias /= y.std()
+    return net
+
+
+def careamics_kwargs(**kwargs) -> dict:
+    """The rdf's kwargs as CAREamics writes them (``UNetConfig.model_dump()``)."""
+    kw = {"architecture": "UNet", "conv_dims": 2, "num_classes": 1, "in_channels": 1, "depth": 2,
+          "num_channels_init": 8, "residual": False, "final_activation": "None", "n2v2": False,
+          "independent_channels": True, "use_batch_norm": True}
+    kw.update(kwargs)
+    return kw
