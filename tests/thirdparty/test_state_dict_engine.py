@@ -322,3 +322,57 @@ def test_refusals_are_one_line_with_exit_2(tmp_path, capsys, case):
         assert re.search(message, err), err
         assert not (tmp_path / f"out_{engine}.tif").exists()
     assert not (tmp_path / "pwned").exists() and not any(tmp_path.rglob("pwned"))
+
+
+def test_mutated_pickles_are_read_or_refused_never_a_crash(tmp_path):
+    """Fuzz: bytes of a real state dict's data.pkl flipped, inserted or cut; the reader returns tensors or raises a
+    one-line BundleError, nothing else (and never imports or runs anything: there is nothing to run)."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    import zipfile
+
+    torch.save(_net(depth=1).state_dict(), tmp_path / "w.pt")
+    with zipfile.ZipFile(tmp_path / "w.pt") as z:
+        name = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+        entries = {n: z.read(n) for n in z.namelist()}
+    pkl = entries[name]
+
+    @hypothesis.settings(max_examples=300, deadline=None, database=None)
+    @hypothesis.given(st.lists(st.tuples(st.integers(0, len(pkl) - 1), st.integers(0, 255), st.sampled_from(
+        ["set", "insert", "cut"])), min_size=1, max_size=4))
+    def check(edits):
+        data = bytearray(pkl)
+        for at, value, how in edits:
+            at = min(at, len(data) - 1)
+            if how == "set":
+                data[at] = value
+            elif how == "insert":
+                data.insert(at, value)
+            else:
+                del data[at:at + 1 + value % 8]
+        p = tmp_path / "m.pt"
+        with zipfile.ZipFile(p, "w") as z:
+            for n, b in entries.items():
+                z.writestr(n, bytes(data) if n == name else b)
+        try:
+            out = read_state_dict(p)
+        except BundleError as e:
+            assert "\n" not in str(e)
+        else:
+            assert all(isinstance(v, np.ndarray) for v in out.values())
+
+    check()
+
+
+def test_validate_and_inspect_name_the_refusal_of_an_architecture_file(tmp_path):
+    from care_bridge.bundle.inspect import inspect_bundle, render_inspection
+    from care_bridge.export.validate import validate_bundle
+
+    folder = _file_architecture(tmp_path)
+    row = next(c for c in validate_bundle(folder).checks if c.name == "reproduce pytorch_state_dict")
+    assert row.passed is False and "Python code in a file" in row.detail
+    d = inspect_bundle(folder)
+    assert not d["weights"]["pytorch_state_dict"]["runnable_here"]
+    assert "architecture file unet.py:UNet is not one it builds" in render_inspection(d)
+    assert not any(tmp_path.rglob("pwned"))
