@@ -38,11 +38,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def sgemm_ceiling_gflops(n: int = 4096, repeats: int = 3) -> float:
+    """This machine's practical float32 ceiling (GFLOP/s): the best of ``repeats`` numpy ``n x n`` matmuls on all
+    cores (numpy's BLAS), run in a fresh process so no other framework's threads compete."""
+    code = ("import numpy as np,time;a=np.random.rand(%d,%d).astype(np.float32);b=a.copy();a@b;t=[]\n"
+            "for _ in range(%d):\n s=time.perf_counter();a@b;t.append(time.perf_counter()-s)\n"
+            "print(2*%d**3/min(t)/1e9)") % (n, n, repeats, n)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(p.stdout.strip())
+
+
 def run_cases(script: str, cases: list[tuple[str, dict]], voxels: float,
-              flops_per_voxel: float | None = None) -> list[dict]:
+              flops_per_voxel: float | None = None, ceiling_gflops: float | None = None) -> list[dict]:
     """Run ``script --case JSON`` once per case, each in its own process; print one row per case (time, MVox/s
-    for ``voxels``, GFLOP/s when ``flops_per_voxel`` is given, ratio to the first case that ran, peak RSS) and
-    return the rows."""
+    for ``voxels``, GFLOP/s when ``flops_per_voxel`` is given and its fraction of ``ceiling_gflops``
+    (:func:`sgemm_ceiling_gflops`), ratio to the first case that ran, peak RSS) and return the rows."""
     rows = []
     for name, case in cases:
         p = subprocess.run([sys.executable, script, "--case", json.dumps(case)], capture_output=True, text=True)
@@ -60,6 +70,9 @@ def run_cases(script: str, cases: list[tuple[str, dict]], voxels: float,
         if flops_per_voxel:
             row["gflops_per_s"] = flops_per_voxel * voxels / row["seconds"] / 1e9
             gflops = f"{row['gflops_per_s']:6.1f} GFLOP/s  "
+            if ceiling_gflops:
+                row["fraction_of_sgemm"] = row["gflops_per_s"] / ceiling_gflops
+                gflops += f"{100 * row['fraction_of_sgemm']:4.0f}% sgemm  "
         print(f"{name:<46} {row['seconds']:7.2f} s  {row['megavoxels_per_s']:5.2f} MVox/s  {gflops}"
               f"x{ratio:4.2f} vs {ref['program'].split()[0]}  peak {row['peak_rss_mb']:6.0f} MB", flush=True)
     return rows
