@@ -13,7 +13,6 @@ option; it departs from CARE.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,8 +23,8 @@ from scipy.ndimage import maximum_filter
 
 from ..axes import check_axes, move_axes
 from ..errors import CareBridgeError
-from ..io import atomic_path
 from ..normalize import DEFAULT_EPS, DEFAULT_HIGH, DEFAULT_LOW, check_finite
+from .patch_store import PatchFileWriter, PatchRows, open_patch_file, write_patch_file
 
 PATCH_AXES_2D, PATCH_AXES_3D = "SYXC", "SZYXC"
 
@@ -228,10 +227,11 @@ def create_patches(
     description: str = "",
 ) -> PatchReport:
     """Stream ``(name, low, high)`` pairs image by image into normalized float32 patches saved in ``out``
-    (a compressed ``.npz`` with ``X``, ``Y``, ``axes`` and a JSON ``report``).
+    (a patch file, :mod:`care_bridge.data.patch_store`: ``X``, ``Y``, ``axes``, ``source`` and a JSON ``report``).
 
     ``axes`` describe the raw arrays (``"YX"``, ``"ZYX"``, ``"CYX"``, ``"CZYX"``); patches have axes
-    ``"SYXC"`` or ``"SZYXC"``. Only one raw image plus the kept float32 patches are in memory at any time.
+    ``"SYXC"`` or ``"SZYXC"``. Only one raw image and its patches are in memory at any time (the patches of the
+    images before wait on disk beside ``out``; the file appears, whole, when all are done).
     ``normalization``: ``"image"`` (CARE, default; see the module docstring) or ``"patch"``; percentile levels
     are sampled per patch unless ``percentile_low``/``percentile_high`` fix them.
     """
@@ -249,73 +249,61 @@ def create_patches(
     check_threshold(threshold)
     rng = np.random.default_rng(seed)
     report = PatchReport(axes=spatial, patch_shape=tuple(int(p) for p in patch_shape))
-    Xs, Ys, sources, names = [], [], [], []
+    names: list[str] = []
     it = pairs
     if progress:
         from tqdm import tqdm
 
         it = tqdm(pairs, desc="patches", unit="image", disable=os.environ.get("CARE_BRIDGE_NO_PROGRESS") == "1")
-    for name, x, y in it:
-        for arr, what in ((x, f"{name} (low)"), (y, f"{name} (high)")):
-            check_axes(axes, arr.ndim)
-            check_finite(arr, what)
-        xc = move_axes(x, axes, spatial + "C")
-        yc = move_axes(y, axes, spatial + "C")
-        X, Y, rej = sample_patches(xc, yc, patch_shape, n_patches_per_image, rng=rng, threshold=threshold)
-        report.n_images += 1
-        report.n_rejected_background += rej
-        report.per_image[name] = {"kept": len(X), "rejected": rej}
-        if len(X):
-            if augment_flips:
-                X, Y = augment(X, Y, rng)
-            if normalization == "image":
-                levels = percentile_levels(len(X), rng, low=percentile_low, high=percentile_high,
-                                           jitter=percentile_jitter)
-                normalize_with_image_percentiles(X, Y, xc, yc, levels)
-            else:
-                normalize_patch_pairs(X, Y, low=percentile_low, high=percentile_high, jitter=percentile_jitter,
-                                      rng=rng)
-            Xs.append(X)
-            Ys.append(Y)
-            sources.append(np.full(len(X), len(names), np.int32))
-        names.append(str(name))
-    if report.n_images == 0:
-        raise CareBridgeError("no image pairs given")
-    if not Xs:
-        raise CareBridgeError(
-            f"all {report.n_rejected_background} candidate patches were rejected as background; "
-            "lower the foreground threshold or check the high-SNR images"
-        )
-    X, Y = np.concatenate(Xs), np.concatenate(Ys)
-    report.n_patches = len(X)
-    meta = asdict(report) | {"description": description, "normalization": normalization,
-                             **percentile_meta(percentile_low, percentile_high, percentile_jitter),
-                             "source_names": names}
-    save_patches(out, X, Y, spatial, meta, overwrite=overwrite, sources=np.concatenate(sources))
+    # one image's patches in memory at a time: each image's go to disk before the next image is read
+    with PatchFileWriter(out, overwrite=overwrite) as writer:
+        for name, x, y in it:
+            for arr, what in ((x, f"{name} (low)"), (y, f"{name} (high)")):
+                check_axes(axes, arr.ndim)
+                check_finite(arr, what)
+            xc = move_axes(x, axes, spatial + "C")
+            yc = move_axes(y, axes, spatial + "C")
+            X, Y, rej = sample_patches(xc, yc, patch_shape, n_patches_per_image, rng=rng, threshold=threshold)
+            report.n_images += 1
+            report.n_rejected_background += rej
+            report.per_image[name] = {"kept": len(X), "rejected": rej}
+            if len(X):
+                if augment_flips:
+                    X, Y = augment(X, Y, rng)
+                if normalization == "image":
+                    levels = percentile_levels(len(X), rng, low=percentile_low, high=percentile_high,
+                                               jitter=percentile_jitter)
+                    normalize_with_image_percentiles(X, Y, xc, yc, levels)
+                else:
+                    normalize_patch_pairs(X, Y, low=percentile_low, high=percentile_high, jitter=percentile_jitter,
+                                          rng=rng)
+                writer.append(X, Y, len(names))
+            names.append(str(name))
+        if report.n_images == 0:
+            raise CareBridgeError("no image pairs given")
+        if not writer.n:
+            raise CareBridgeError(
+                f"all {report.n_rejected_background} candidate patches were rejected as background; "
+                "lower the foreground threshold or check the high-SNR images"
+            )
+        report.n_patches = writer.n
+        meta = asdict(report) | {"description": description, "normalization": normalization,
+                                 **percentile_meta(percentile_low, percentile_high, percentile_jitter),
+                                 "source_names": names}
+        writer.commit("S" + spatial + "C", meta)
     return report
 
 
 def save_patches(out: str | Path, X: np.ndarray, Y: np.ndarray, spatial: str, meta: dict, *, overwrite: bool = False,
                  sources: np.ndarray | None = None) -> Path:
-    """Write patches atomically as a compressed ``.npz`` (no pickled objects inside).
+    """Write patches atomically as a patch file (:mod:`care_bridge.data.patch_store`: an uncompressed ``.npz``
+    that training memory-maps; no pickled objects inside).
 
     ``sources`` (optional, one integer per patch) says which source each patch was cut from: patches of
     different sources share no pixel (source images; for isotropic data, the planes of the stack). Their names
     go in ``meta["source_names"]`` (indexed by the integer). :func:`load_patches` holds out whole sources for
     validation when there are several."""
-    out = Path(out)
-    if out.suffix != ".npz":
-        raise CareBridgeError(f"patch file {out} must end in .npz")
-    arrays = {"X": X, "Y": Y, "axes": np.array("S" + spatial + "C"), "report": np.array(json.dumps(meta))}
-    if sources is not None:
-        sources = np.asarray(sources)
-        if sources.shape != (len(X),) or sources.dtype.kind not in "iu" or (len(sources) and sources.min() < 0):
-            raise CareBridgeError(f"sources must be one non-negative integer per patch ({len(X)}), got {sources.shape}")
-        arrays["source"] = sources.astype(np.int32)
-    with atomic_path(out, overwrite=overwrite) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-    return out
+    return write_patch_file(out, X, Y, "S" + spatial + "C", meta, sources=sources, overwrite=overwrite)
 
 
 VALIDATION_SPLITS = ("source", "patch")
@@ -355,23 +343,20 @@ def split_validation_indices(n: int, *, fraction: float = 0.1, seed: int = 0, so
                         "validation_sources": sorted(int(s) for s in order[:k])}
 
 
-def load_patches(path: str | Path, *, validation_fraction: float = 0.1, seed: int = 0, split: str = "source"):
+def load_patches(path: str | Path, *, validation_fraction: float = 0.1, seed: int = 0, split: str = "source",
+                 lazy: bool = False):
     """Load a patch file → ``(X_train, Y_train, X_val, Y_val, axes, meta)``, split by
     :func:`split_validation_indices` with ``seed``: whole sources held out when the file records at least two
     (``split="patch"``: random patches whatever the sources), else random patches (at least one).
-    ``meta["validation_split"]`` describes the split (by source: the held-out sources' names)."""
-    p = Path(path)
-    if not p.is_file():
-        raise CareBridgeError(f"patch file {p} does not exist; create it with care-bridge datagen")
-    try:
-        with np.load(p, allow_pickle=False) as d:
-            X, Y, axes = d["X"], d["Y"], str(d["axes"])
-            meta = json.loads(str(d["report"])) if "report" in d else {}
-            sources = d["source"] if "source" in d else None  # files written before sources were recorded have none
-    except Exception as e:
-        raise CareBridgeError(f"cannot read patch file {p} ({e}); re-create it with care-bridge datagen") from e
-    if X.ndim < 3 or Y.ndim != X.ndim or len(Y) != len(X) or X.dtype.kind not in "uif" or Y.dtype.kind not in "uif" \
-            or not isinstance(meta, dict):
+    ``meta["validation_split"]`` describes the split (by source: the held-out sources' names).
+
+    ``lazy=True``: the four are :class:`~care_bridge.data.patch_store.PatchRows`, subsets of the file's patches,
+    memory-mapped where the file allows (files written by this version), read batch by batch by the trainer; else
+    arrays in memory."""
+    pf = open_patch_file(path)
+    p, X, Y, meta, sources = pf.path, pf.X, pf.Y, pf.meta, pf.sources
+    if X.ndim < 3 or Y.ndim not in (X.ndim, X.ndim - 1) or len(Y) != len(X) or X.dtype.kind not in "uif" \
+            or Y.dtype.kind not in "uif":  # a projection's targets drop the Z axis of its inputs
         raise CareBridgeError(f"{p} holds inputs {X.shape} {X.dtype} and targets {Y.shape} {Y.dtype} that do not "
                               "pair up (one numeric target per input patch); re-create it with care-bridge datagen")
     if len(X) < 2:
@@ -384,4 +369,6 @@ def load_patches(path: str | Path, *, validation_fraction: float = 0.1, seed: in
     if how["by"] == "source":
         how["validation_sources"] = [names[s] if s < len(names) else str(s) for s in how["validation_sources"]]
     meta["validation_split"] = how
-    return X[t], Y[t], X[v], Y[v], axes, meta
+    if lazy:
+        return PatchRows(X, t), PatchRows(Y, t), PatchRows(X, v), PatchRows(Y, v), pf.axes, meta
+    return X[t], Y[t], X[v], Y[v], pf.axes, meta
