@@ -73,7 +73,9 @@ DATAGEN = Command(
     "datagen", "make training patches from registered low/high-SNR image pairs",
     "Sample normalized training patches from two folders of registered TIFFs matched by file name.\n"
     "Patches are biased away from empty background, optionally flipped/rotated, normalized with the\n"
-    "percentiles of their whole source image (CARE), and written (float32, compressed) to one .npz file.\n"
+    "percentiles of their whole source image (CARE), and written (float32, uncompressed, so that 'train'\n"
+    "memory-maps it) to one .npz file, image by image: memory holds one image's patches, the file appears\n"
+    "whole at the end (its parts wait beside it as hidden files).\n"
     "Options that a --mode other than pairs does not use are refused. Reports how many candidate\n"
     "patches were rejected as background.",
     _datagen_args, _datagen,
@@ -82,7 +84,8 @@ DATAGEN = Command(
 
 # ------------------------------------------------------------------------------------------------ train
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, type=Path, help="patch file from 'care-bridge datagen' (.npz)")
+    p.add_argument("--data", required=True, type=Path,
+                   help="patch file from 'care-bridge datagen' (.npz; read from disk batch by batch)")
     p.add_argument("--out", required=True, type=Path, help="model folder to create (or to continue with --resume)")
     p.add_argument("--epochs", type=int, help="number of epochs (default 100)")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default 400)")
@@ -96,15 +99,28 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel-size", type=int, dest="unet_kern_size", help="default 5 in 2D, 3 in 3D")
     p.add_argument("--early-stopping", type=int, dest="early_stopping_patience", metavar="PATIENCE",
                    help="stop when the validation loss has not improved for PATIENCE epochs")
-    p.add_argument("--validation-fraction", type=float, default=0.1, help="patches held out (default 0.1)")
+    p.add_argument("--validation-fraction", type=float, default=None,
+                   help="share of the patches held out for validation (default 0.1; with --validation-split source "
+                        "the whole sources closest to it, at least one)")
+    p.add_argument("--validation-split", choices=["source", "patch"], default=None,
+                   help="which patches validate (the validation loss drives early stopping, the learning-rate "
+                        "schedule and the best checkpoint): source (default) holds out whole source images (for "
+                        "isotropic data, whole planes), so no validation patch shares a pixel with a training patch "
+                        "and the loss measures how the model does on images it never saw; patch holds out random "
+                        "patches, which may overlap training patches cut from the same images, so the loss is "
+                        "optimistic. "
+                        "Use patch only when the file has one or two sources and a whole held-out image would take "
+                        "too much of the data (with one source, source falls back to patch). An ensemble's members "
+                        "share the split; --resume keeps the run's split and refuses another")
     p.add_argument("--seed", type=int, help="seed of weight initialization, shuffling and the validation split "
                    "(default 0); train with several seeds to know the noise before comparing models")
     p.add_argument("--name", help="model name (default: the output folder's name)")
     p.add_argument("--ensemble", nargs="?", const=5, type=int, metavar="M",
                    help="train a deep ensemble of M probabilistic members (default 5) on the same data in different "
                         "random orders: member k uses seed SEED + k, all hold out the same validation patches")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint "
-                   "(an ensemble: finished members are skipped)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint, "
+                   "with the patch order where it stopped and the same validation patches (an ensemble: finished "
+                   "members are skipped)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -121,7 +137,8 @@ def _train(args) -> int:
     t0 = time.time()
     if args.ensemble is not None or (args.resume and is_ensemble_folder(args.out)):
         ens = train_ensemble(args.data, args.out, members=args.ensemble, validation_fraction=args.validation_fraction,
-                             resume=args.resume, progress=not args.quiet, **overrides)
+                             validation_split=args.validation_split, resume=args.resume, progress=not args.quiet,
+                             **overrides)
         done = "; ".join(f"{m}: {r.epochs_run} epochs, best validation loss {r.best_val_loss:.4g}"
                          for m, r in ens.trained.items())
         skipped = f"; already finished: {', '.join(ens.skipped)}" if ens.skipped else ""
@@ -133,7 +150,8 @@ def _train(args) -> int:
               f"({done}{skipped}); ensemble in {ens.model_dir}")
         return 0
     res = train_from_patch_file(args.data, args.out, validation_fraction=args.validation_fraction,
-                                resume=args.resume, progress=not args.quiet, **overrides)
+                                validation_split=args.validation_split, resume=args.resume, progress=not args.quiet,
+                                **overrides)
     print(f"trained {res.epochs_run} epochs in {time.time() - t0:.0f} s: loss {res.final_loss:.4g}, "
           f"validation loss {res.final_val_loss:.4g} (best {res.best_val_loss:.4g}); model in {res.model_dir}")
     return 0
@@ -144,6 +162,8 @@ TRAIN = Command(
     "Train a U-Net (2D or 3D, from the patches' axes) with Adam, learning-rate reduction on plateau and\n"
     "optional early stopping. The model folder receives config.yaml, the best and last weights,\n"
     "history.csv, training_curve.png, provenance.json and resumable state (--resume continues).\n"
+    "The patch file is memory-mapped and read one batch at a time (each pass over the patches in a random\n"
+    "order fixed by --seed), so it may be larger than the memory; older compressed files are loaded whole.\n"
     "--ensemble M trains a deep ensemble (CARE's reliability analysis; Lakshminarayanan et al. 2017): OUT\n"
     "gets ensemble.yaml and M probabilistic model folders member_00/ ... (seeds SEED + k, one validation\n"
     "split); 'care-bridge export OUT' writes them as one bundle.",

@@ -18,7 +18,7 @@ from ..models.config import CONFIG_FILE, CareConfig
 from ..models.ensemble import EnsembleConfig, is_ensemble_folder
 from ..models.folder import PROVENANCE, WEIGHTS
 from .state import load_state
-from .trainer import TrainResult, train_from_patch_file
+from .trainer import TrainResult, resolved_split, train_from_patch_file
 
 DEFAULT_MEMBERS = 5
 
@@ -57,10 +57,10 @@ def train_ensemble(
     *,
     members: int | None = None,
     config: CareConfig | None = None,
-    validation_fraction: float = 0.1,
+    validation_fraction: float | None = None,
     resume: bool = False,
     progress: bool = True,
-    validation_split: str = "source",
+    validation_split: str | None = None,
     **overrides,
 ) -> EnsembleResult:
     """Train an ensemble of ``members`` (default :data:`DEFAULT_MEMBERS`; on resume: as saved) probabilistic
@@ -103,6 +103,11 @@ def train_ensemble(
         out.mkdir(parents=True, exist_ok=True)
         ens.save(out)  # first: a folder with members always says it is an ensemble
 
+    if resume:  # every member holds out what the started ones held out (their training state says it)
+        started = [out / m for m in ens.members if load_state(out / m) is not None] if out.is_dir() else []
+        if started:
+            validation_split, validation_fraction, _ = resolved_split(started[0], validation_split,
+                                                                      validation_fraction)
     result = EnsembleResult(out, ens.members)
     skipped = []
     for k, name in enumerate(ens.members):

@@ -1,6 +1,7 @@
 """Resumable training state: optimizer variables and counters saved atomically after every epoch.
 
-Stored as ``train_state.json`` (epoch, best validation loss, learning rate) and ``optimizer_state.npz`` (plain
+Stored as ``train_state.json`` (epoch, best validation loss, learning rate, the validation split's settings and
+the position in the stream of training patches) and ``optimizer_state.npz`` (plain
 arrays, loaded with ``allow_pickle=False``), so an interrupted run continues where it stopped.
 """
 
@@ -18,13 +19,14 @@ STATE_JSON = "train_state.json"
 OPTIMIZER_NPZ = "optimizer_state.npz"
 
 
-def save_state(model_dir: Path, optimizer, *, epoch: int, best_val_loss: float) -> None:
+def save_state(model_dir: Path, optimizer, *, epoch: int, best_val_loss: float, extra: dict | None = None) -> None:
+    """``extra``: more of the run to keep for ``--resume`` (the validation split, the patches seen so far)."""
     tmp = model_dir / f".{OPTIMIZER_NPZ}.part"
     with open(tmp, "wb") as f:
         np.savez(f, **{f"v{i:04d}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
     os.replace(tmp, model_dir / OPTIMIZER_NPZ)
     state = {"epoch": int(epoch), "best_val_loss": float(best_val_loss),
-             "learning_rate": float(np.asarray(optimizer.learning_rate))}
+             "learning_rate": float(np.asarray(optimizer.learning_rate)), **(extra or {})}
     tmp = model_dir / f".{STATE_JSON}.part"
     tmp.write_text(json.dumps(state, indent=2))
     os.replace(tmp, model_dir / STATE_JSON)

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 from ..errors import CareBridgeError  # noqa: E402
 from ..models.config import SCHEDULE_FIELDS, CareConfig  # noqa: E402
 from ..models.folder import CURVE, HISTORY, PROVENANCE, WEIGHTS  # noqa: E402
+from .batches import BatchStream, all_finite, tf_datasets  # noqa: E402
 from .state import load_state, restore_optimizer, save_state  # noqa: E402
 
 
@@ -62,7 +63,7 @@ def _check_data(config: CareConfig, X: np.ndarray, Y: np.ndarray, what: str) -> 
         raise CareBridgeError(
             f"patch shape {X.shape[1:-1]} must be divisible by {config.step} (2**depth); choose another patch shape"
         )
-    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
+    if not (all_finite(X) and all_finite(Y)):
         raise CareBridgeError(f"{what} patches contain NaN/Inf; re-create them from clean images")
 
 
@@ -77,11 +78,19 @@ def train(
     resume: bool = False,
     progress: bool = True,
     data_meta: dict | None = None,
+    split: dict | None = None,
 ) -> TrainResult:
     """Train ``config``'s network on patches ``X``→``Y`` (``"S<axes>C"`` float32) into model folder ``out_dir``.
 
+    ``X``, ``Y``, ``X_val``, ``Y_val``: arrays, or :class:`~care_bridge.data.patch_store.PatchRows` of a
+    memory-mapped patch file; either way batches are gathered row by row in the seeded order of
+    :mod:`care_bridge.train.batches`, so memory is bounded by the batch size and the result does not depend on
+    where the patches are held. ``split``: the validation split's settings (``by``, ``fraction``, ``seed``),
+    kept in the training state so that ``--resume`` holds out the same patches.
+
     A new run refuses an ``out_dir`` that already holds a model; ``resume=True`` continues from its last
-    checkpoint (weights, optimizer state, epoch counter, best validation loss) up to ``config.epochs``.
+    checkpoint (weights, optimizer state, epoch counter, best validation loss, position in the patch order) up to
+    ``config.epochs``.
     """
     import keras
 
@@ -121,17 +130,10 @@ def train(
     if initial_epoch >= config.epochs:
         raise CareBridgeError(f"{out} already finished {initial_epoch} of {config.epochs} epochs; nothing to resume")
 
-    import tensorflow as tf
-
     bs = min(config.batch_size, len(X))
-    ds = (
-        tf.data.Dataset.from_tensor_slices((X, Y))
-        .shuffle(len(X), seed=config.seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(bs, drop_remainder=True)
-        .prefetch(2)
-    )
-    val = (X_val, Y_val)
+    seen = int(state.get("patches_seen", initial_epoch * config.steps_per_epoch * bs)) if state is not None else 0
+    stream = BatchStream(X, Y, batch_size=bs, seed=config.seed, start=seen)
+    ds, val = tf_datasets(stream, X_val, Y_val)
     checkpoint = _make_atomic_checkpoint()
     best_cb = checkpoint(out / WEIGHTS["best"], best_only=True)
     best_cb.best = best
@@ -142,7 +144,8 @@ def train(
             monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience, verbose=0
         ),
         keras.callbacks.CSVLogger(str(out / HISTORY), append=state is not None),
-        _make_state_callback()(out, optimizer, best_cb),
+        _make_state_callback()(out, optimizer, best_cb, initial_epoch=initial_epoch, seen=seen,
+                                patches_per_epoch=config.steps_per_epoch * bs, split=split),
     ]
     if config.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience))
@@ -154,9 +157,8 @@ def train(
         initial_epoch=initial_epoch,
         steps_per_epoch=config.steps_per_epoch,
         validation_data=val,
-        validation_batch_size=bs,
         callbacks=callbacks,
-        shuffle=False,  # the tf.data pipeline shuffles
+        shuffle=False,  # the batch stream orders the patches
         verbose=(1 if progress else 0),
     )
     h = hist.history
@@ -190,31 +192,36 @@ def train_from_patch_file(
     out_dir: str | Path,
     *,
     config: CareConfig | None = None,
-    validation_fraction: float = 0.1,
+    validation_fraction: float | None = None,
     resume: bool = False,
     progress: bool = True,
     split_seed: int | None = None,
-    validation_split: str = "source",
+    validation_split: str | None = None,
     **overrides,
 ) -> TrainResult:
-    """Train from a ``.npz`` patch file (``care-bridge datagen``); the network's axes and channels follow the
+    """Train from a patch file (``care-bridge datagen``); the network's axes and channels follow the
     patches unless ``config`` says otherwise. ``overrides`` are ``CareConfig`` fields (epochs, ...).
+
+    The patches are memory-mapped (files written by this version; older compressed files are read into memory)
+    and gathered batch by batch, so the file may be larger than the memory.
 
     Validation (:func:`care_bridge.data.patches.load_patches`): whole source images (for isotropic data, whole
     planes) are held out when the file records at least two, so that no validation patch overlaps a training
-    patch; random patches otherwise or with ``validation_split="patch"``. The split is drawn with ``split_seed``,
-    by default the training seed; an ensemble's members (:mod:`care_bridge.train.ensemble`) pass the base seed,
-    so all hold out the same patches. The provenance records the split (``data.validation_split``)."""
+    patch; random patches otherwise or with ``validation_split="patch"``. ``validation_fraction`` defaults to
+    0.1. The split is drawn with ``split_seed``, by default the training seed; an ensemble's members
+    (:mod:`care_bridge.train.ensemble`) pass the base seed, so all hold out the same patches. The training state
+    keeps the split's settings: a resumed run holds out the same patches, and asking it for another split or
+    fraction is refused. The provenance records the split (``data.validation_split``)."""
     from ..data.patches import load_patches
 
     saved = Path(out_dir) / "config.yaml"
+    by, fraction, saved_seed = resolved_split(Path(out_dir) if resume else None, validation_split, validation_fraction)
     seed = overrides.get("seed")
     if seed is None and resume and config is None and saved.is_file():
         seed = CareConfig.load(out_dir).seed  # a resumed run holds out the patches it held out before
     seed = int(seed if seed is not None else (config.seed if config is not None else 0))
-    split = seed if split_seed is None else int(split_seed)
-    X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=validation_fraction, seed=split,
-                                            split=validation_split)
+    split = int(split_seed) if split_seed is not None else (saved_seed if saved_seed is not None else seed)
+    X, Y, Xv, Yv, axes, meta = load_patches(patches, validation_fraction=fraction, seed=split, split=by, lazy=True)
     spatial = axes.strip("SC")
     # patch files from `datagen --mode ...` carry the network their data is made for; a resumed run starts from
     # the configuration saved beside its weights
@@ -228,7 +235,33 @@ def train_from_patch_file(
     base.update({k: v for k, v in overrides.items() if v is not None})
     cfg = CareConfig.from_dict(base, source="training settings")
     data_meta = {"patch_file": Path(patches).name, **meta, "validation_split_seed": split}
-    return train(cfg, X, Y, Xv, Yv, out_dir, resume=resume, progress=progress, data_meta=data_meta)
+    return train(cfg, X, Y, Xv, Yv, out_dir, resume=resume, progress=progress, data_meta=data_meta,
+                 split={"by": by, "fraction": fraction, "seed": split})
+
+
+SPLIT_WORDS = {"source": "whole source images", "patch": "random patches"}
+
+
+def resolved_split(model_dir: Path | None, by: str | None, fraction: float | None) -> tuple[str, float, int | None]:
+    """``(by, fraction, seed)`` of the validation split a run uses: what is asked, else (resuming ``model_dir``)
+    what its training state saved, else ``source`` and 0.1. A resumed run cannot change the split: its
+    validation patches would have been trained on (one-line error)."""
+    from ..data.patches import VALIDATION_SPLITS
+
+    if by is not None and by not in VALIDATION_SPLITS:
+        raise CareBridgeError(f"validation split {by!r} is unknown; choose source or patch")
+    state = load_state(model_dir) if model_dir is not None and model_dir.is_dir() else None
+    saved = (state or {}).get("validation_split") or {}
+    if saved:
+        if by is not None and by != saved["by"]:
+            raise CareBridgeError(f"--resume continues a run validated on {SPLIT_WORDS[saved['by']]} "
+                                  f"(--validation-split {saved['by']}); --validation-split {by} cannot change, "
+                                  "train a new model instead")
+        if fraction is not None and not math.isclose(fraction, saved["fraction"]):
+            raise CareBridgeError(f"--resume continues a run that held out {saved['fraction']:g} of the patches; "
+                                  f"--validation-fraction {fraction:g} cannot change, train a new model instead")
+        return saved["by"], float(saved["fraction"]), saved.get("seed")
+    return by or "source", 0.1 if fraction is None else float(fraction), None
 
 
 def resumed_config(saved: CareConfig, requested: CareConfig | None) -> CareConfig:
@@ -276,12 +309,16 @@ def _make_state_callback():
     class StateCallback(keras.callbacks.Callback):
         """After every epoch: optimizer state, epoch counter and best validation loss (for --resume)."""
 
-        def __init__(self, out: Path, optimizer, best_cb):
+        def __init__(self, out: Path, optimizer, best_cb, *, initial_epoch: int, seen: int, patches_per_epoch: int,
+                     split: dict | None):
             super().__init__()
             self.out, self.opt, self.best_cb = out, optimizer, best_cb
+            self.initial_epoch, self.seen, self.per_epoch, self.split = initial_epoch, seen, patches_per_epoch, split
 
         def on_epoch_end(self, epoch, logs=None):
-            save_state(self.out, self.opt, epoch=epoch + 1, best_val_loss=float(self.best_cb.best))
+            seen = self.seen + (epoch + 1 - self.initial_epoch) * self.per_epoch
+            extra = {"patches_seen": seen, **({"validation_split": self.split} if self.split else {})}
+            save_state(self.out, self.opt, epoch=epoch + 1, best_val_loss=float(self.best_cb.best), extra=extra)
 
     return StateCallback
 

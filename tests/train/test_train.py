@@ -58,6 +58,9 @@ def test_resume_continues_from_the_last_epoch(tiny_model, tmp_path):
     cfg = CareConfig.load(m)
     cfg.seed = 3  # trained with --seed 3: resuming without --seed must hold out the same patches
     cfg.save(m)
+    state = json.loads((m / "train_state.json").read_text())
+    state["validation_split"]["seed"] = 3  # the training state records the split it drew
+    (m / "train_state.json").write_text(json.dumps(state))
     with pytest.raises(CareBridgeError, match="already holds a model"):
         train_from_patch_file(patches, m, progress=False)
     res = train_from_patch_file(patches, m, resume=True, progress=False)
