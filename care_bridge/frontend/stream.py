@@ -21,6 +21,7 @@ same paths (a shared file system, as on an HPC cluster). See docs/DISTRIBUTED.md
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
@@ -119,7 +120,8 @@ def restore_stream(restorer, input_path: str | os.PathLike, output_path: str | o
     first = reader.read(0)
     res0 = restorer.restore(first, reader.frame_axes, **_restore_kwargs(options))
     plan = _plan(restorer, reader, res0, options)
-    job = {"input": str(inp.resolve()), "bundle": str(restorer.source), "axes": reader.axes,
+    job = {"input": str(inp.resolve()), "bundle": str(restorer.source), "bundle_sha256": bundle_digest(restorer.source),
+           "axes": reader.axes,
            "options": repr(_restore_kwargs(options)), "dtype": str(plan.dtype)}
     writer = ZarrFrameWriter(part, plan.out_shape, plan.out_axes, meta=plan.meta, dtype=plan.dtype,
                              resume=resume and part.exists(), job=job)
@@ -241,6 +243,21 @@ def write_tiff_frames(out: Path, array, axes: str, meta, fmt: str, *, overwrite:
                               meta.channel_names, n_c)
             tifffile.imwrite(tmp, pages(), shape=full_shape, dtype=array.dtype, ome=True, photometric="minisblack",
                              metadata=md)
+
+
+def bundle_digest(source: str | os.PathLike) -> str:
+    """sha256 of the bundle a job restores with, so ``--resume`` never continues frames of a bundle that was
+    replaced at the same path: a bundle file's bytes; a bundle folder's ``rdf.yaml`` (which pins every weight
+    file's sha256, checked when the bundle is opened)."""
+    p = Path(source)
+    p = p / "rdf.yaml" if p.is_dir() else p
+    if not p.is_file():
+        return ""
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------------- Dask

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from care_bridge.errors import CareBridgeError
 import tifffile
 
 from care_bridge.cli.main import main
@@ -244,3 +246,34 @@ def test_a_zeiss_czi_file_restores_like_the_same_pixels_as_tiff(onnx_bundle, tmp
     y, _ = read_image(tmp_path / "from_tif.tif")
     assert np.array_equal(x.view(np.uint32), y.view(np.uint32))
     assert m.format == "ome-tiff" and m.channel_names == ["DAPI"] and m.pixel_size == pytest.approx({"X": 0.1, "Y": 0.1})
+
+
+def test_resume_refuses_frames_of_a_bundle_replaced_at_the_same_path(onnx_bundle, timelapse, tmp_path, capsys,
+                                                                      monkeypatch):
+    """The job record holds the bundle's sha256, not only its path: new weights under the old name would mix two
+    models' frames in one result."""
+    import shutil
+    import zipfile
+
+    from care_bridge.frontend import stream
+
+    bundle = tmp_path / "model.zip"
+    shutil.copy(onnx_bundle("2d"), bundle)
+    out = tmp_path / "o.zarr"
+    args = ["predict", "--bundle", str(bundle), "--input", str(timelapse), "--output", str(out), "--channels", "0",
+            "--quiet"]
+    real_write = stream.ZarrFrameWriter.write
+
+    def write_then_fail(self, i, frame):
+        real_write(self, i, frame)
+        if len(self.done) >= 2:
+            raise CareBridgeError("disk full (simulated)")
+
+    monkeypatch.setattr(stream.ZarrFrameWriter, "write", write_then_fail)
+    assert main(args) == 2 and (tmp_path / ".o.zarr.partial.zarr").is_dir()
+    monkeypatch.undo()
+    with zipfile.ZipFile(bundle, "a") as z:  # same path, other bytes (an extra file the rdf does not name)
+        z.writestr("notes.txt", "retrained")
+    capsys.readouterr()
+    assert main(args + ["--resume"]) == 2
+    assert "another job" in capsys.readouterr().err and not out.exists()
