@@ -8,8 +8,8 @@ finds each stored member's bytes in the archive (the local header at the offset 
 the ``.npy`` header) and maps ``X`` and ``Y`` there with ``np.memmap``; :class:`PatchRows` (a training or validation
 subset) reads the rows a batch needs with ``pread`` at their offsets, so a batch reads only its own patches and the
 resident memory stays bounded by the batch however much of the file has been read (the pages stay in the
-kernel's page cache, which the kernel reclaims). Every shape and offset is checked against the file's size before mapping; a truncated or damaged file is
-one :class:`~care_bridge.errors.CareBridgeError`.
+kernel's page cache, which the kernel reclaims). Every shape and offset is checked against the file's size before
+mapping; a truncated or damaged file is one :class:`~care_bridge.errors.CareBridgeError`.
 
 Files written before this format (``np.savez_compressed``: deflated members) still open — loaded into memory as
 before, refused with one line when their arrays would not fit in the available memory.
