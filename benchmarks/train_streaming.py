@@ -7,7 +7,8 @@ float32 patches and its split; each mode then trains the same small 2D U-Net (de
 seed 0) in its own process, so that each peak is its own: ``mapped`` through ``train_from_patch_file`` (the
 patches stay on disk, each batch reads its rows at their offsets in the file), ``memory`` with the file's arrays
 read into memory first (``open_patch_file(mmap=False)``, as for an older compressed file). Both feed the same
-batches, so their losses must agree. Steps/s count the epochs after the first (which traces the graph), validation included.
+batches, so their losses must agree. Steps/s count the epochs after the first (which traces the graph),
+validation included.
 Peak memory is ``VmHWM`` of ``/proc/self/status`` (resident set high-water mark: TensorFlow itself is most of it),
 with ``RssAnon`` (the process's own memory) and ``RssFile`` (mapped files: libraries) at the end.
 Prints a table and writes ``benchmarks/results/train_streaming.json``.
@@ -85,8 +86,8 @@ def child(mode: str, patches: str, work: str, steps: int, epochs: int) -> dict:
     later = marks[2:] if len(marks) > 2 else marks[1:]
     rate = (len(later) - 1) * steps / (later[-1] - later[0]) if len(later) > 1 else steps / (marks[1] - marks[0])
     return {"mode": mode, "steps_per_s": rate, "first_epoch_s": marks[1] - marks[0], "gather_ms": gather_ms,
-            "final_loss": res.final_loss, "final_val_loss": res.final_val_loss, "peak_rss_bytes": _status()["VmHWM"], "at_start": before,
-            "at_end": _status()}
+            "final_loss": res.final_loss, "final_val_loss": res.final_val_loss,
+            "peak_rss_bytes": _status()["VmHWM"], "at_start": before, "at_end": _status()}
 
 
 def main() -> None:
