@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import tifffile
-import yaml
 from onnx import TensorProto, helper, numpy_helper
 
 from onnx_bundles import write_bundle
+from zip_edit import rewrite_zip
 
 OUT = "out.tif"
 
@@ -67,22 +67,8 @@ def predict(folder: Path, bundle: Path, image: Path | None = None, *extra: str, 
 
 # ---------------------------------------------------------------- bundles: archives
 def _edit_zip(src: Path, dst: Path, *, drop=(), replace=None, extra=(), rdf_edit=None) -> Path:
-    replace = dict(replace or {})
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            if info.filename in drop:
-                continue
-            data = replace.pop(info.filename, None) or zin.read(info)
-            if info.filename == "rdf.yaml" and rdf_edit is not None:
-                rdf = yaml.safe_load(data)
-                rdf_edit(rdf)
-                data = yaml.safe_dump(rdf, sort_keys=False).encode()
-            zout.writestr(info.filename, data)
-        for name, data in replace.items():
-            zout.writestr(name, data)
-        for name, data in extra:
-            zout.writestr(name, data)
-    return dst
+    return rewrite_zip(src, dst, replace={**dict.fromkeys(drop), **(replace or {})}, extra=list(extra),
+                       rdf_edit=rdf_edit)
 
 
 def _bundle_variant(**kw) -> Callable[[Path], Job]:
