@@ -207,7 +207,7 @@ def main() -> int:
           f"({fpv / 1e6:.2f} MFLOP/voxel), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     load_before = os.getloadavg()
     ceiling = sgemm_ceiling_gflops()
-    print(f"sgemm ceiling (numpy float32 2048x2048 matmul, {os.cpu_count()} cores): {ceiling:.0f} GFLOP/s")
+    print(f"sgemm ceiling (numpy float32 4096x4096 matmul, {os.cpu_count()} cores): {ceiling:.0f} GFLOP/s")
     rows = run_cases(__file__, cases, math.prod(shape), fpv, ceiling)
     (HERE / "results").mkdir(exist_ok=True)
     name = "csbdeep_side_by_side" + ("_3d_" + "x".join(map(str, shape)) if three_d else "")

@@ -70,7 +70,7 @@ def _positive(vals: tuple, original: object) -> tuple[int, ...]:
 
 def parse_memory_budget(text: object) -> float | None:
     """Working memory of a whole restoration (image, outputs and tiles; see ``Restorer.restore``): ``512M``, ``2G``, ``1.5e9`` (bytes), ``2GB``/``2GiB`` (binary units), ``auto``
-    or empty → None (the runtime's default, 1 GiB). At least 1 MiB."""
+    or empty → None (the runtime's default: tiles get 512 MiB). At least 1 MiB."""
     if text is None:
         return None
     if isinstance(text, (int, float)) and not isinstance(text, bool):

@@ -37,7 +37,7 @@ class Restorer:
         ``n_tiles``: an int (spread over Y and X), one count per spatial axis (the network's; for isotropic
         restoration the image's Z, Y, X), or None to choose from the memory left for tiles: ``memory_budget`` is
         the working memory of the whole restoration (the image, its outputs and the tiles, see
-        :meth:`memory_needed`); without it, tiles get 1 GiB and the image must fit the available memory.
+        :meth:`memory_needed`); without it, tiles get 512 MiB and the image must fit the available memory.
         ``readouts``: the reliability readouts to compute as well (probabilistic and ensemble models; see
         :class:`~care_bridge.describe.ReadoutRequest`), returned as ``Restoration.readouts``.
         ``planewise``: run a 2D model on every Z plane of a stack (each plane normalized on its own, as a 2D

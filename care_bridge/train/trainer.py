@@ -141,7 +141,8 @@ def train(
         best_cb,
         checkpoint(out / WEIGHTS["last"], best_only=False),
         keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience, verbose=0
+            monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience, min_delta=0,
+            verbose=0,  # min_delta 0 as CSBDeep sets it (Keras' default is 1e-4): any improvement resets patience
         ),
         keras.callbacks.CSVLogger(str(out / HISTORY), append=state is not None),
         _make_state_callback()(out, optimizer, best_cb, initial_epoch=initial_epoch, seen=seen,
