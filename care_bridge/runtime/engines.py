@@ -152,8 +152,8 @@ class OpenVinoEngine(_LayoutMixin):
 
     The network is compiled for the **static shape** of the block it runs on (recompiled when the shape changes;
     one compiled shape alive at a time, so memory holds one tile's plan). Measured on the CARE default 3D network
-    (2-core Xeon, 32x280x280 block, fp32): static 2.76 s and 1.37 GB peak against 5.31 s and 1.92 GB with the
-    dynamic-shape model, bit-identical outputs (tests/runtime/test_openvino.py); a compile costs 0.05-0.09 s,
+    (2 idle vCPUs of a Xeon, fp32): a 32x280x280 block in 2.85 s and 1.37 GB peak against 3.21 s and 1.92 GB with
+    the dynamic-shape model, 32x512x512 in 9.5 s / 4.3 GB against 11.3 s / 6.1 GB; bit-identical outputs (tests/runtime/test_openvino.py); a compile costs 0.05-0.09 s,
     and the pipeline runs a plan's tiles grouped by shape (``pipeline.tiles_by_shape``)."""
 
     name = "openvino"
