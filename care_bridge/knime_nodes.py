@@ -13,7 +13,6 @@ file it did not write: see :class:`OutputGuard`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -26,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from .bundle.safe_zip import sha256_file
 from .errors import CareBridgeError
 from .frontend.naming import output_path
 from .frontend.options import RestoreOptions as ContractOptions
@@ -130,14 +130,6 @@ def resolve_path(text: str | os.PathLike, data_dir: str | os.PathLike | None = N
     return p.resolve()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_restorer(bundle: str | os.PathLike, *, engine: str = "auto", precision: str = "fp32"):
     """Load a bundle with the front-end contract's loader (which checks the engine name and parses the
     "Precision" setting: fp32 unless bf16/fp16 is asked for); every failure is a one-line :class:`CareBridgeError`."""
@@ -151,7 +143,7 @@ def describe_bundle(bundle: str | os.PathLike, *, engine: str = "auto") -> pd.Da
     p = Path(bundle).resolve()
     info = load_restorer(p, engine=engine).info
     row = {
-        "bundle_path": str(p), "bundle_sha256": _sha256(p) if p.is_file() else "", "model_name": info.name,
+        "bundle_path": str(p), "bundle_sha256": sha256_file(p) if p.is_file() else "", "model_name": info.name,
         "axes": info.axes, "n_channel_in": int(info.n_channel_in), "n_channel_out": int(info.n_channel_out),
         "probabilistic": bool(info.probabilistic), "mode": info.mode,
     }
@@ -171,7 +163,7 @@ def bundle_from_model_table(model: pd.DataFrame) -> Path:
     if not p.exists():
         raise CareBridgeError(f"bundle {p} does not exist any more; re-run the CARE Bundle Reader")
     want = str(model["bundle_sha256"].iloc[0] or "")
-    if want and p.is_file() and _sha256(p) != want:
+    if want and p.is_file() and sha256_file(p) != want:
         raise CareBridgeError(f"bundle {p} changed since it was read; re-run the CARE Bundle Reader")
     return p
 

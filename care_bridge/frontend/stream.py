@@ -21,7 +21,6 @@ same paths (a shared file system, as on an HPC cluster). See docs/DISTRIBUTED.md
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import shutil
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bundle.safe_zip import sha256_file
 from ..describe import Restoration
 from ..errors import CareBridgeError
 from ..io import atomic_path
@@ -121,8 +121,7 @@ def restore_stream(restorer, input_path: str | os.PathLike, output_path: str | o
     res0 = restorer.restore(first, reader.frame_axes, **_restore_kwargs(options))
     plan = _plan(restorer, reader, res0, options)
     job = {"input": str(inp.resolve()), "bundle": str(restorer.source), "bundle_sha256": bundle_digest(restorer.source),
-           "axes": reader.axes,
-           "options": repr(_restore_kwargs(options)), "dtype": str(plan.dtype)}
+           "axes": reader.axes, "options": repr(_restore_kwargs(options)), "dtype": str(plan.dtype)}
     writer = ZarrFrameWriter(part, plan.out_shape, plan.out_axes, meta=plan.meta, dtype=plan.dtype,
                              resume=resume and part.exists(), job=job)
     todo = [i for i in range(plan.n_frames) if i not in writer.done]
@@ -251,13 +250,7 @@ def bundle_digest(source: str | os.PathLike) -> str:
     file's sha256, checked when the bundle is opened)."""
     p = Path(source)
     p = p / "rdf.yaml" if p.is_dir() else p
-    if not p.is_file():
-        return ""
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(p) if p.is_file() else ""
 
 
 # ------------------------------------------------------------------------------------------------------- Dask

@@ -153,8 +153,9 @@ class OpenVinoEngine(_LayoutMixin):
     The network is compiled for the **static shape** of the block it runs on (recompiled when the shape changes;
     one compiled shape alive at a time, so memory holds one tile's plan). Measured on the CARE default 3D network
     (2 idle vCPUs of a Xeon, fp32): a 32x280x280 block in 2.85 s and 1.37 GB peak against 3.21 s and 1.92 GB with
-    the dynamic-shape model, 32x512x512 in 9.5 s / 4.3 GB against 11.3 s / 6.1 GB; bit-identical outputs (tests/runtime/test_openvino.py); a compile costs 0.05-0.09 s,
-    and the pipeline runs a plan's tiles grouped by shape (``pipeline.tiles_by_shape``)."""
+    the dynamic-shape model, 32x512x512 in 9.5 s / 4.3 GB against 11.3 s / 6.1 GB; bit-identical outputs
+    (tests/runtime/test_openvino.py). A compile costs 0.05-0.17 s, and the pipeline runs a plan's tiles grouped by
+    shape (``pipeline.tiles_by_shape``)."""
 
     name = "openvino"
     HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -202,7 +203,7 @@ class OpenVinoEngine(_LayoutMixin):
 
     def _prepare(self, shape: tuple[int, ...]) -> None:
         """Compile the network for ``shape`` unless it is the current one (the previous plan is freed first)."""
-        if shape == self._shape and self.request is not None:
+        if shape == self._shape:  # set only once its request exists
             return
         self.request = self.compiled = None
         self._shape = None

@@ -190,7 +190,8 @@ def choose_tiles(info: ModelInfo, shape: tuple[int, ...], n_tiles: TileCounts,
                  memory_budget: float | None, *, halo: tuple[int, ...] | None = None,
                  engine: Engine | None = None) -> tuple[int, ...]:
     """Tiles per network axis: the requested counts, or as many as one tile's working memory needs to fit
-    ``memory_budget`` bytes (default :data:`DEFAULT_MEMORY_BUDGET`, 512 MiB). An axis the network reduces (projection) is never split.
+    ``memory_budget`` bytes (default :data:`DEFAULT_MEMORY_BUDGET`, 512 MiB). An axis the network reduces
+    (projection) is never split.
 
     ``halo``: the overlap when it is not the declared one (a measured receptive field, :func:`tiling_halo`,
     with the network border rule). Without it, a third-party bundle that declares no halo is never tiled (asking

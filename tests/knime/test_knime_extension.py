@@ -7,6 +7,7 @@ that KNIME itself loads the extension; see knime_workflows/README.md.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -111,7 +112,8 @@ def test_restorer_configure_schema_and_errors(knext, ext):
 
 
 def _model_table(knext, bundle: Path):
-    row = {c: "" for c in kn.MODEL_COLUMNS} | {"bundle_path": str(bundle), "bundle_sha256": kn._sha256(bundle),
+    digest = hashlib.sha256(bundle.read_bytes()).hexdigest()  # computed here, not by the code under test
+    row = {c: "" for c in kn.MODEL_COLUMNS} | {"bundle_path": str(bundle), "bundle_sha256": digest,
                                                "n_channel_in": 1, "n_channel_out": 1, "probabilistic": False}
     return knext.Table.from_pandas(pd.DataFrame([row]))
 

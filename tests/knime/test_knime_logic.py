@@ -6,6 +6,7 @@ The real runtime is exercised in test_identity.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def test_model_table_checks(tmp_path):
         kn.bundle_from_model_table(pd.DataFrame({"x": [1]}))
     z = tmp_path / "m.zip"
     z.write_bytes(b"abc")
-    row = {"bundle_path": str(z), "bundle_sha256": kn._sha256(z)}
+    row = {"bundle_path": str(z), "bundle_sha256": hashlib.sha256(z.read_bytes()).hexdigest()}
     assert kn.bundle_from_model_table(pd.DataFrame([row])) == z
     with pytest.raises(CareBridgeError, match="exactly one"):
         kn.bundle_from_model_table(pd.DataFrame([row, row]))
