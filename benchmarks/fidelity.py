@@ -48,11 +48,14 @@ before a difference is claimed. The default budget (12 epochs x 20 steps, 1200 p
 shared CPU core trains in 3-4.5 minutes per network (the default run took 31 min); it is short of CARE's defaults
 (100 x 400), so the learning-rate schedule (patience 10) hardly acts and both networks are far from converged.
 
+``--programs`` may add ``care_bridge_bf16``: care_bridge trained with ``precision="bf16"`` (``care-bridge train
+--precision bf16``: mixed precision, the same network and schedule; needs a CPU with bf16 instructions), restored
+by the same float32 path, to measure whether the faster arithmetic costs fidelity.
+
 **What still differs** between the two trainers on the same arrays (csbdeep 0.8.2 read side by side with
 care_bridge): the batch order (both visit all patches once per pass in a random permutation, batches spanning
 passes; csbdeep draws the permutations from numpy's global generator, care_bridge from ``default_rng([seed,
-pass])``), ReduceLROnPlateau's ``min_delta`` (csbdeep 0, care_bridge Keras' default 1e-4: no effect unless the
-rate is reduced, which it never is at the default budget here), csbdeep's TerminateOnNaN, and things without
+pass])``), csbdeep's TerminateOnNaN (care_bridge refuses non-finite data before training), and things without
 effect on the weights (validation batch size, extra metrics, TensorBoard). Architecture, initializers (the same
 seed gives bit-identical initial weights), loss, optimizer, checkpoint choice and prediction are the same (the same
 weights predicted by both paths agree to 1.5e-5 on a range of 26). ``--csbdeep-order care_bridge_order`` makes
@@ -207,6 +210,7 @@ def _feed_care_bridge_batches(n: int, batch: int, seed: int) -> None:
 
 def run_care_bridge(data: str, test: str, out: str, epochs: int, steps: int, batch: int, seed: int, threads: int,
                     variant: str = "") -> dict:
+    """care_bridge's trainer; ``variant="bf16"``: ``precision="bf16"`` (``care_bridge_bf16``)."""
     _limit_threads(threads)
     import csv
 
@@ -217,7 +221,8 @@ def run_care_bridge(data: str, test: str, out: str, epochs: int, steps: int, bat
     from care_bridge.train import train
 
     X, Y, Xv, Yv = _arrays(data)
-    cfg = CareConfig(name="care_bridge", batch_size=batch, epochs=epochs, steps_per_epoch=steps, seed=seed)
+    cfg = CareConfig(name="care_bridge", batch_size=batch, epochs=epochs, steps_per_epoch=steps, seed=seed,
+                     precision="bf16" if variant == "bf16" else "fp32")
     t0 = time.perf_counter()
     train(cfg, X, Y, Xv, Yv, Path(out) / "care_bridge", progress=False)
     t_train = time.perf_counter() - t0
@@ -231,7 +236,7 @@ def run_care_bridge(data: str, test: str, out: str, epochs: int, steps: int, bat
             "best_epoch": int(np.argmin(val)) + 1, "final_lr": float(lr), "pred": str(Path(out) / "pred.npy")}
 
 
-PROGRAMS = {"csbdeep": run_csbdeep, "care_bridge": run_care_bridge}
+PROGRAMS = {"csbdeep": run_csbdeep, "care_bridge": run_care_bridge, "care_bridge_bf16": run_care_bridge}
 
 
 def run_case(case: dict) -> dict:
@@ -362,7 +367,9 @@ def main() -> int:
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--n-patches", type=int, default=1200)
     ap.add_argument("--threads", type=int, default=1, help="TensorFlow threads per training process")
-    ap.add_argument("--programs", default="csbdeep,care_bridge")
+    ap.add_argument("--programs", default="csbdeep,care_bridge",
+                    help="comma-separated: csbdeep, care_bridge, care_bridge_bf16 (care_bridge trained with "
+                         "--precision bf16: mixed precision, needs a CPU with bf16 instructions)")
     ap.add_argument("--csbdeep-order", choices=["own", "care_bridge_order"], default="own",
                     help="ablation: csbdeep trains on care_bridge's batch sequence for the same seed")
     ap.add_argument("--quick", action="store_true", help="smoke run: level 5, 2 epochs x 5 steps, 160 patches")
@@ -423,7 +430,8 @@ def main() -> int:
                 out.mkdir()
                 case = {"program": program, "data": str(lw / "arrays.npz"), "test": str(lw / "test_low.npy"),
                         "out": str(out), "epochs": a.epochs, "steps": a.steps, "batch": a.batch, "seed": seed,
-                        "threads": a.threads, "variant": a.csbdeep_order if program == "csbdeep" else ""}
+                        "threads": a.threads, "variant": a.csbdeep_order if program == "csbdeep" else
+                        ("bf16" if program == "care_bridge_bf16" else "")}
                 r = run_case(case)
                 pred = np.load(r.pop("pred"))
                 runs.append({"seed": seed, **evaluate(pred, gt_test, lab_test), **r})

@@ -30,6 +30,7 @@ from .errors import CareBridgeError
 from .frontend.naming import output_path
 from .frontend.options import RestoreOptions as ContractOptions
 from .frontend.options import ENGINES, PRECISIONS, parse_n_tiles  # noqa: F401 - part of this interface (extension, tests)
+from .frontend.options import parse_training_precision
 
 IMAGE_COLUMN = "image_path"
 TARGET_COLUMN = "target_path"
@@ -395,6 +396,7 @@ class TrainSettings:
     unet_n_first: int = 32
     probabilistic: bool = False
     seed: int = 0
+    precision: str = "fp32"  # of training: fp32 or bf16 (care-bridge train --precision)
 
 
 def _link_pairs(df: pd.DataFrame, low_column: str, high_column: str, root: Path) -> tuple[Path, Path]:
@@ -432,8 +434,10 @@ def train_table(
         from .data.patches import create_patches
         from .export import export_bundle
         from .train import train_from_patch_file
+        from .train.precision import check_training_precision
     except ImportError as e:
         raise CareBridgeError(f"training needs the 'train' extra ({e}); pip install 'care_bridge[train]'") from e
+    precision = check_training_precision(parse_training_precision(settings.precision))  # before any work
     out = Path(bundle_path)
     if out.suffix != ".zip":
         raise CareBridgeError(f"bundle path {out} must end with .zip")
@@ -450,7 +454,8 @@ def train_table(
                        progress=False, description="pairs from a KNIME table")
         train_from_patch_file(patches, Path(tmp) / "model", epochs=s.epochs, steps_per_epoch=s.steps_per_epoch,
                               batch_size=s.batch_size, unet_n_first=s.unet_n_first,
-                              probabilistic=s.probabilistic or None, seed=s.seed, progress=False)
+                              probabilistic=s.probabilistic or None, seed=s.seed, progress=False,
+                              precision=precision)
         export_bundle(Path(tmp) / "model", out, overwrite=replace)  # written atomically, checked by core tests
     guard.record(out)
     guard.save()

@@ -301,7 +301,7 @@ def workflows() -> list[Workflow]:
              "low_column": "image_path", "high_column": "target_path", "bundle": "care_model.zip", "overwrite": False,
              "training": {"axes": "YX", "patch_size": 64, "patch_size_z": 16, "n_patches_per_image": 64,
                           "epochs": 100, "steps_per_epoch": 100, "batch_size": 16, "unet_n_first": 32,
-                          "probabilistic": False, "seed": 0}}, 300, 100, "care_trainer"),
+                          "probabilistic": False, "seed": 0, "precision": "fp32"}}, 300, 100, "care_trainer"),
          _lister(3, "test/low", "test/high", 100, 300, "CARE Image Lister"),
          _restorer(4, 500, 200),
          Node(5, "CARE Evaluator", {"prediction_column": "restored_path", "target_column": "target_path",

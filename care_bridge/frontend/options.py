@@ -111,6 +111,17 @@ def parse_precision(text: object) -> str:
     return _PRECISION_SPELLINGS[s]
 
 
+def parse_training_precision(text: object) -> str:
+    """The arithmetic of training: ``fp32`` (default; also empty, ``default``, ``float32``) or ``bf16``
+    (``bfloat16``: mixed precision, :func:`care_bridge.models.unet.build_unet`); case-insensitive. ``fp16`` is
+    refused: float16 training needs loss scaling, which care_bridge does not do."""
+    s = parse_precision(text)
+    if s not in ("fp32", "bf16"):
+        raise CareBridgeError(f"training precision {text!r} is not available; choose fp32 (default) or bf16 (mixed "
+                              "precision on a CPU with bf16 instructions or a GPU)")
+    return s
+
+
 def parse_bool(text: object, name: str = "option") -> bool:
     """``true``/``false`` in the spellings a macro or dialog may use (``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
     if isinstance(text, bool):

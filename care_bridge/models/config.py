@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import CareBridgeError
 
 CONFIG_FILE = "config.yaml"
-# the training schedule: what `--resume` may change, and what ensemble members may differ in (besides seed, name)
-SCHEDULE_FIELDS = ("epochs", "steps_per_epoch", "early_stopping_patience", "reduce_lr_patience")
+# the training schedule and arithmetic: what `--resume` may change, and what ensemble members may differ in (besides
+# seed, name); the weights are float32 whatever the training precision, so a run may continue in another one
+SCHEDULE_FIELDS = ("epochs", "steps_per_epoch", "early_stopping_patience", "reduce_lr_patience", "precision")
+# the arithmetic of training (`care-bridge train --precision`): fp32, or bf16 = Keras' mixed_bfloat16 in the body
+TRAINING_PRECISIONS = ("fp32", "bf16")
 
 
 class CareConfig(BaseModel):
@@ -56,6 +59,9 @@ class CareConfig(BaseModel):
     reduce_lr_patience: int = Field(10, ge=1)
     early_stopping_patience: int | None = Field(None, ge=1)
     seed: int = 0
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="training arithmetic: fp32, or bf16 (mixed precision: the U-Net body computes in "
+        "bfloat16, the variables, the output head and the loss stay float32); exported networks are float32")
     # procedure of the paper's modes (isotropic factor, projection settings, ...), written into bundles
     procedure: dict = Field(default_factory=dict)
     pixel_size: dict[str, float] | None = None

@@ -26,10 +26,14 @@ def check_network_config(config: CareConfig) -> None:
         projection_parts(config)
 
 
-def build_network(config: CareConfig):
-    """A fresh, uncompiled Keras model for ``config`` (input ``"S" + axes + "C"``)."""
+def build_network(config: CareConfig, *, precision: str = "fp32"):
+    """A fresh, uncompiled Keras model for ``config`` (input ``"S" + axes + "C"``).
+
+    ``precision``: the arithmetic of the network's body, ``fp32`` or ``bf16`` (mixed precision,
+    :func:`care_bridge.models.unet.build_unet`). Only the trainer asks for ``config.precision``; everything that
+    loads, exports or predicts builds the float32 network, which holds the same (float32) weights."""
     check_network_config(config)
-    return get_mode(config.mode).network.load()(config)
+    return get_mode(config.mode).network.load()(config, precision=precision)
 
 
 def output_network(config: CareConfig, trained, *, name: str | None = None):

@@ -28,16 +28,17 @@ from .parts import projection_parts  # noqa: E402
 from .unet import build_unet  # noqa: E402
 
 
-def build_projection_net(config: CareConfig) -> keras.Model:
+def build_projection_net(config: CareConfig, *, precision: str = "fp32") -> keras.Model:
     """Projection front (nested model ``projection_front``) → softmax over Z → weighted sum → 2D U-Net
-    (nested model ``denoise_2d``)."""
+    (nested model ``denoise_2d``). ``precision``: the training arithmetic of the two U-Nets' bodies
+    (:func:`~care_bridge.models.unet.build_unet`); the softmax and the weighted sum stay float32."""
     front_cfg, unet_cfg = projection_parts(config)
     inp = keras.Input(shape=(None, None, None, config.n_channel_in), name="input")
-    logits = build_unet(front_cfg)(inp)
+    logits = build_unet(front_cfg, precision=precision)(inp)
     weights = layers.Softmax(axis=1, name="z_attention")(logits)  # (S, Z, Y, X, 1), sums to 1 over Z
     weighted = layers.Multiply(name="z_weighted")([inp, weights])
     projected = ops.sum(weighted, axis=1)  # (S, Y, X, C); a keras op node, serializable without Lambda
-    out = build_unet(unet_cfg)(projected)
+    out = build_unet(unet_cfg, precision=precision)(projected)
     return keras.Model(inp, out, name=config.name)
 
 

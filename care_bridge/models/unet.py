@@ -23,8 +23,28 @@ def _conv(ndim: int):
     return layers.Conv2D if ndim == 2 else layers.Conv3D
 
 
-def build_unet(config: CareConfig) -> keras.Model:
-    """A fresh, uncompiled U-Net for ``config`` (deterministic layer names, so weights load by name)."""
+# Keras' dtype policy of the U-Net body for each training precision (None: the global default, float32)
+BODY_DTYPE = {"fp32": None, "bf16": "mixed_bfloat16"}
+
+
+def body_dtype(precision: str) -> str | None:
+    """The Keras dtype policy of a network body trained in ``precision`` (``fp32`` or ``bf16``)."""
+    if precision not in BODY_DTYPE:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(BODY_DTYPE)}")
+    return BODY_DTYPE[precision]
+
+
+def build_unet(config: CareConfig, *, precision: str = "fp32") -> keras.Model:
+    """A fresh, uncompiled U-Net for ``config`` (deterministic layer names, so weights load by name).
+
+    ``precision="bf16"`` (training only): mixed precision (Micikevicius et al., "Mixed precision training",
+    ICLR 2018; Kalamkar et al., "A study of BFLOAT16 for deep learning training", arXiv:1905.12322, 2019) in the
+    body: its convolutions, pooling, upsampling and concatenations compute in bfloat16 (Keras ``mixed_bfloat16``:
+    float32 variables, bfloat16 arithmetic), while the input, the 1x1 output convolution(s), the residual
+    addition and the last activation stay float32, so the restored values are not rounded to bfloat16's 8-bit
+    significand and the loss is computed on float32 outputs. The variables are float32 either way: the weights
+    load unchanged into the float32 network that export and prediction build."""
+    body = {"dtype": body_dtype(precision)} if body_dtype(precision) else {}
     nd = config.ndim
     Conv = _conv(nd)
     Pool = layers.MaxPooling2D if nd == 2 else layers.MaxPooling3D
@@ -38,18 +58,21 @@ def build_unet(config: CareConfig) -> keras.Model:
     skips = []
     for n in range(d):
         for i in range(c):
-            x = Conv(n0 * 2**n, k, padding="same", activation="relu", name=f"down_level_{n}_no_{i}")(x)
+            x = Conv(n0 * 2**n, k, padding="same", activation="relu", name=f"down_level_{n}_no_{i}",
+                     **body)(x)
         skips.append(x)
-        x = Pool(pool, name=f"max_{n}")(x)
+        x = Pool(pool, name=f"max_{n}", **body)(x)
     for i in range(c - 1):
-        x = Conv(n0 * 2**d, k, padding="same", activation="relu", name=f"middle_{i}")(x)
-    x = Conv(n0 * 2 ** max(0, d - 1), k, padding="same", activation="relu", name=f"middle_{c - 1}")(x)
+        x = Conv(n0 * 2**d, k, padding="same", activation="relu", name=f"middle_{i}", **body)(x)
+    x = Conv(n0 * 2 ** max(0, d - 1), k, padding="same", activation="relu", name=f"middle_{c - 1}", **body)(x)
     for n in reversed(range(d)):
-        x = layers.Concatenate(axis=-1, name=f"concat_{n}")([Up(pool, name=f"up_{n}")(x), skips[n]])
+        x = layers.Concatenate(axis=-1, name=f"concat_{n}", **body)([Up(pool, name=f"up_{n}", **body)(x), skips[n]])
         for i in range(c - 1):
-            x = Conv(n0 * 2**n, k, padding="same", activation="relu", name=f"up_level_{n}_no_{i}")(x)
-        x = Conv(n0 * 2 ** max(0, n - 1), k, padding="same", activation="relu", name=f"up_level_{n}_no_{c - 1}")(x)
+            x = Conv(n0 * 2**n, k, padding="same", activation="relu", name=f"up_level_{n}_no_{i}", **body)(x)
+        x = Conv(n0 * 2 ** max(0, n - 1), k, padding="same", activation="relu", name=f"up_level_{n}_no_{c - 1}",
+                 **body)(x)
 
+    # the head: float32 in every precision (no dtype given: the global float32 policy)
     mean = Conv(config.n_channel_out, (1,) * nd, activation=None, name="mean")(x)
     if config.unet_residual:
         mean = layers.Add(name="residual")([mean, inp])

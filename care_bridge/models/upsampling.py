@@ -37,8 +37,9 @@ def linear_kernel(factor: int, n_channels: int) -> np.ndarray:
     return k
 
 
-def build_upsampling_net(config: CareConfig) -> keras.Model:
-    """Fixed linear Z interpolation by ``procedure["factor"]``, then the CARE 3D U-Net (nested as ``unet``)."""
+def build_upsampling_net(config: CareConfig, *, precision: str = "fp32") -> keras.Model:
+    """Fixed linear Z interpolation by ``procedure["factor"]`` (float32), then the CARE 3D U-Net (nested as
+    ``unet``; ``precision``: its training arithmetic, :func:`~care_bridge.models.unet.build_unet`)."""
     f = upsampling_factor(config)
     c = config.n_channel_in
     inp = keras.Input(shape=(None, None, None, c), name="input")
@@ -49,5 +50,5 @@ def build_upsampling_net(config: CareConfig) -> keras.Model:
         x = up(x)
         up.set_weights([linear_kernel(f, c)])
         x = layers.Cropping3D(((f - 1, 0), (0, 0), (0, 0)), name="upsample_z_crop")(x)
-    unet = build_unet(unet_config(config, name="unet"))
+    unet = build_unet(unet_config(config, name="unet"), precision=precision)
     return keras.Model(inp, unet(x), name=config.name)

@@ -22,6 +22,7 @@ from ..errors import CareBridgeError  # noqa: E402
 from ..models.config import SCHEDULE_FIELDS, CareConfig  # noqa: E402
 from ..models.folder import CURVE, HISTORY, PROVENANCE, WEIGHTS  # noqa: E402
 from .batches import BatchStream, all_finite, tf_datasets  # noqa: E402
+from .precision import check_training_precision  # noqa: E402
 from .state import load_state, restore_optimizer, save_state  # noqa: E402
 
 
@@ -91,6 +92,10 @@ def train(
     A new run refuses an ``out_dir`` that already holds a model; ``resume=True`` continues from its last
     checkpoint (weights, optimizer state, epoch counter, best validation loss, position in the patch order) up to
     ``config.epochs``.
+
+    ``config.precision``: ``fp32``, or ``bf16`` (mixed precision, :func:`care_bridge.models.unet.build_unet`;
+    refused with one line on hardware without bfloat16 arithmetic, :mod:`care_bridge.train.precision`). The
+    weights, checkpoints and optimizer state are float32 in both, so a resumed run may change the precision.
     """
     import keras
 
@@ -108,11 +113,12 @@ def train(
         config = resumed_config(CareConfig.load(out), config)
     elif (out / WEIGHTS["last"]).exists() or (out / "config.yaml").exists():
         raise CareBridgeError(f"{out} already holds a model; use --resume to continue it or choose a new folder")
+    check_training_precision(config.precision)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out)
 
     keras.utils.set_random_seed(config.seed)
-    model = build_network(config)
+    model = build_network(config, precision=config.precision)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
     initial_epoch, best = 0, math.inf
     if state is not None:

@@ -196,7 +196,7 @@ class CareRestorer:
                                     default_value="auto")
     memory_budget = knext.StringParameter("Memory budget", "Working memory of the whole restoration: the image, its "
                                           "outputs and the tiles, which get the rest when Tiles is 'auto'; e.g. "
-                                          "'512M' or '2G'; empty: tiles get 1G.", default_value="", is_advanced=True)
+                                          "'512M' or '2G'; empty: tiles get 512M.", default_value="", is_advanced=True)
     axes = knext.StringParameter("Axes", "Axes of the images (e.g. 'ZYX'); empty: as the TIFF declares.",
                                  default_value="", is_advanced=True)
     readouts = knext.StringParameter("Readouts", "Reliability readouts of a probabilistic or ensemble bundle, "
@@ -312,6 +312,10 @@ class TrainingSettings:
                                       default_value=32, min_value=1, is_advanced=True)
     probabilistic = knext.BoolParameter("Probabilistic", "Predict a Laplace scale image too.", default_value=False)
     seed = knext.IntParameter("Seed", "Random seed for patch sampling and initialization.", default_value=0)
+    precision = knext.StringParameter(
+        "Precision", "Arithmetic of training: fp32, or bf16 (mixed precision; needs a CPU with bf16 instructions, "
+        "AVX512_BF16 or AMX, or a GPU; several times faster). The bundle is float32 either way.",
+        default_value="fp32", enum=["fp32", "bf16"], is_advanced=True)
 
 
 @knext.node(name="CARE Trainer", id="care_trainer", node_type=knext.NodeType.LEARNER,
