@@ -48,17 +48,9 @@ def child(mode: str, patches: str, work: str, steps: int, epochs: int) -> dict:
     from care_bridge.models import CareConfig
     from care_bridge.train import train, train_from_patch_file
 
-    marks: list[float] = []
+    from train_throughput import timed_fit  # this folder is on sys.path (run as a script)
 
-    class Clock(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            marks.append(time.perf_counter())
-
-        def on_epoch_end(self, epoch, logs=None):
-            marks.append(time.perf_counter())
-
-    fit = keras.Model.fit
-    keras.Model.fit = lambda self, *a, callbacks=None, **k: fit(self, *a, callbacks=[*(callbacks or []), Clock()], **k)
+    marks = timed_fit(keras.Model)  # perf_counter at training start and at each epoch's end
     net = dict(epochs=epochs, steps_per_epoch=steps, batch_size=16, unet_depth=2, unet_n_first=16, seed=0)
     before = _status()
     if mode == "mapped":

@@ -42,7 +42,7 @@ def _kern(axes: str) -> int:
     return 5 if len(axes) == 2 else 3  # CARE's defaults
 
 
-def _timed_fit(model_cls) -> list[float]:
+def timed_fit(model_cls) -> list[float]:
     """Make ``model_cls.fit`` record ``perf_counter`` at training start and at each epoch's end; returns the list."""
     import keras
 
@@ -84,7 +84,7 @@ def run_csbdeep(data: str, out: str, epochs: int, steps: int, batch: int, axes: 
                  unet_kern_size=_kern(axes), train_batch_size=batch, train_epochs=epochs,
                  train_steps_per_epoch=steps, train_tensorboard=False)
     model = CARE(cfg, "csbdeep", basedir=out)
-    marks = _timed_fit(type(model.keras_model))
+    marks = timed_fit(type(model.keras_model))
     t0 = time.perf_counter()
     hist = model.train(X, Y, validation_data=(Xv, Yv))
     total = time.perf_counter() - t0
@@ -105,7 +105,7 @@ def run_care_bridge(data: str, out: str, epochs: int, steps: int, batch: int, ax
     cfg = CareConfig(name="care_bridge", axes=axes, unet_depth=NET["depth"], unet_n_first=NET["n_first"],
                      unet_kern_size=_kern(axes), batch_size=batch, epochs=epochs, steps_per_epoch=steps,
                      precision=precision)
-    marks = _timed_fit(keras.Model)
+    marks = timed_fit(keras.Model)
     t0 = time.perf_counter()
     res = train(cfg, X, Y, Xv, Yv, Path(out) / "care_bridge", progress=False)
     total = time.perf_counter() - t0
