@@ -3,6 +3,7 @@
     python benchmarks/fidelity.py [--levels 2,5,20] [--seeds 2] [--seed-levels 5|all] [--epochs 12] [--steps 20]
     python benchmarks/fidelity.py --quick        # smoke run (< 2 min): one level, tiny training
     python benchmarks/fidelity.py --image my_gt.tif [--mask my_labels.tif]
+    python benchmarks/fidelity.py --patches own  # each program makes its own patches (see "Own patches")
 
 **Data.** By default the ground truth is ``img2d.tif`` (512 x 512, uint16 holding 8-bit values) with its nucleus
 labels ``mask2d.tif`` as shipped inside the ``stardist`` wheel (``stardist/data/images/``, read with tifffile;
@@ -31,26 +32,55 @@ receptive field) is ever seen in training, and the networks restore the test reg
 (their input normalization: that image's percentiles). The classical baselines' parameters are tuned on the
 training region (lowest NRMSE against its ground truth), then applied to the test region.
 
-**Same budget, same data.** One set of normalized patches per level is made once with care_bridge's datagen
-(:func:`care_bridge.data.patches.create_patches`: CSBDeep's foreground filter, 90°-rotations/flips, whole-image
-percentiles drawn per patch from [1, 3] / [99.5, 99.9] as CSBDeep's ``norm_percentiles``), split 90/10 into
-training and validation patches at random (:func:`~care_bridge.data.patches.load_patches`, one source), and the
-*same arrays* go to both programs, so any difference is training and network. Both train CARE's default 2D
-network (depth 2, 32 first filters, kernel 5, residual, linear output, MAE, Adam 4e-4, batch 16, learning rate
-halved after 10 epochs without improvement, best validation checkpoint) for the same epochs x steps, each in its
-own process limited to ``--threads`` (default 1) TensorFlow threads. csbdeep: ``Config``/``CARE.train`` (which
-reloads its best checkpoint), ``CARE.predict(x, "YX")`` with its default normalizer (percentiles 2/99.8) and
-de-normalization; care_bridge: ``care_bridge.train.train`` and ``load_restorer(model_folder).restore(x, "YX")``
-(best weights, percentiles 2/99.8 from the model's config, de-normalized the same way). ``--seeds N`` (default 2)
-trains each program N times (seeds 0..N-1, or from ``--first-seed``: initialization and batch order) at the
-``--seed-levels`` (default 5; ``all``), once (seed 0) at the other levels, so the seed-to-seed spread is known
-before a difference is claimed. The default budget (12 epochs x 20 steps, 1200 patches of 64 x 64) is what one
-shared CPU core trains in 3-4.5 minutes per network (the default run took 31 min); it is short of CARE's defaults
-(100 x 400), so the learning-rate schedule (patience 10) hardly acts and both networks are far from converged.
+**Same budget, same data** (``--patches shared``, the default). One set of normalized patches per level is made once
+with care_bridge's datagen (:func:`care_bridge.data.patches.create_patches`: CSBDeep's foreground filter,
+90°-rotations/flips, whole-image percentiles drawn per patch from [1, 3] / [99.5, 99.9] as CSBDeep's
+``norm_percentiles``), split 90/10 into training and validation patches at random
+(:func:`~care_bridge.data.patches.load_patches`, one source), and the *same arrays* go to both programs, so any
+difference is training and network. Both train CARE's default 2D network (depth 2, 32 first filters, kernel 5,
+residual, linear output, MAE, Adam 4e-4, batch 16, learning rate halved after 10 epochs without improvement, best
+validation checkpoint) for the same epochs x steps, each in its own process limited to ``--threads`` (default 1)
+TensorFlow threads. csbdeep: ``Config``/``CARE.train`` (which reloads its best checkpoint), ``CARE.predict(x,
+"YX")`` with its default normalizer (percentiles 2/99.8) and de-normalization; care_bridge:
+``care_bridge.train.train`` and ``load_restorer(model_folder).restore(x, "YX")`` (best weights, percentiles 2/99.8
+from the model's config, de-normalized the same way). ``--seeds N`` (default 2) trains each program N times (seeds
+0..N-1, or from ``--first-seed``: initialization and batch order) at the ``--seed-levels`` (default 5; ``all``),
+once (seed 0) at the other levels, so the seed-to-seed spread is known before a difference is claimed. The default
+budget (12 epochs x 20 steps, 1200 patches of 64 x 64) is what one shared CPU core trains in 3-4.5 minutes per
+network (the default run took 31 min); it is short of CARE's defaults (100 x 400), so the learning-rate schedule
+(patience 10) hardly acts and both networks are far from converged.
 
 ``--programs`` may add ``care_bridge_bf16``: care_bridge trained with ``precision="bf16"`` (``care-bridge train
 --precision bf16``: mixed precision, the same network and schedule; needs a CPU with bf16 instructions), restored
 by the same float32 path, to measure whether the faster arithmetic costs fidelity.
+
+**Own patches** (``--patches own``): the data side too. Each program makes its own training data from the same
+raw training region (the noisy left 3/4 and its ground truth) with its own datagen at its defaults, the same
+number (``--n-patches``, N) and size (``--patch``, p) of patches, 10% of them for validation; training, budget and
+prediction are as above. The region is ONE image in both programs, so care_bridge's whole-source validation
+hold-out cannot act (with one source it falls back to random patches). Each training case makes its patches in
+its own process seeded by the case's seed, so repeated runs reproduce and the seed-to-seed spread includes the
+draw of the patches (care_bridge's patches of seed 0 are the shared set); ``care_bridge_bf16`` makes care_bridge's.
+
+- csbdeep (0.8.2; ``csbdeep/data/generate.py``, ``csbdeep/io/__init__.py``): ``RawData.from_arrays(x[None],
+  y[None], axes="YX")``, ``create_patches(raw_data, (p, p), n_patches_per_image=N)`` at its defaults:
+  ``transforms=None`` (no flips or rotations); ``patch_filter=no_background_patches(threshold=0.4,
+  percentile=99.9)`` (patch centres where the maximum filter, size p/2, of the ground truth exceeds 0.4 x its
+  99.9th percentile; N of them drawn without replacement when there are enough); ``normalization=
+  norm_percentiles(percentiles=sample_percentiles(pmin=(1, 3), pmax=(99.5, 99.9)), relu_last=False)`` (per patch
+  a low level drawn from U[1, 3] and a high one from U[99.5, 99.9], the input patch scaled by those percentiles
+  of the whole input region and the target patch by those of the whole ground truth, not clipped);
+  ``shuffle=True``. Every draw comes from numpy's global generator (``np.random.seed(seed)`` first). Then
+  ``load_training_data(validation_split=0.1)``: the last round(N/10) of the shuffled patches are validation, the
+  arrays moved from create_patches' ``"SCYX"`` to channels-last ``"SYXC"``, the layout ``CARE.train`` takes.
+- care_bridge: :func:`care_bridge.data.patches.create_patches` at its defaults (``seed=seed``): the same
+  foreground filter (threshold 0.4, percentile 99.9, filter p/2; centres drawn uniformly, those on background
+  rejected, at most 20 N tries), each patch then turned by a random multiple of 90° and flipped at random (each
+  of the 8 orientations with probability 1/8), the same per-patch percentile draw and whole-image scaling;
+  :func:`~care_bridge.data.patches.load_patches` (``validation_fraction=0.1, seed=seed``; one source: round(N/10)
+  random patches). All draws from ``default_rng(seed)``.
+
+So the two data sides differ by care_bridge's rotations/flips and by their random draws.
 
 **What still differs** between the two trainers on the same arrays (csbdeep 0.8.2 read side by side with
 care_bridge): the batch order (both visit all patches once per pass in a random permutation, batches spanning
@@ -74,7 +104,9 @@ that is still noisy is shrunk towards its mean by the fit (regression dilution):
 results of similar error.
 
 Prints a table (per level and method: mean ± sd over seeds) and writes ``benchmarks/results/fidelity.json``
-(``fidelity_quick.json`` with ``--quick``) with every seed's numbers, the timings and the machine.
+(``fidelity_quick.json`` with ``--quick``) with the variant (``patches``), every seed's numbers (with ``--patches
+own`` also the training and validation patches that program made: ``n_train``, ``n_validation``), the timings and
+the machine.
 """
 
 from __future__ import annotations
@@ -129,24 +161,65 @@ def split_columns(width: int, step: int = 4) -> int:
     return int(round(width * TRAIN_FRACTION / step)) * step
 
 
-def make_level(work: Path, gt, photons: float, n_patches: int, patch: int) -> dict:
-    """The noisy image of one level, its patches (care_bridge datagen) and their train/validation split, saved
-    as ``arrays.npz`` (X, Y, Xv, Yv) and ``test_low.npy``."""
+def make_level(work: Path, gt, photons: float) -> dict:
+    """The noisy image of one level, saved as its training region (``train_low.npy`` and its ground truth
+    ``train_gt.npy``) and its test region (``test_low.npy``)."""
     import numpy as np
-
-    from care_bridge.data.patches import create_patches, load_patches
 
     work.mkdir(parents=True, exist_ok=True)
     low = degrade(gt, photons, np.random.default_rng(0), **NOISE)
     c = split_columns(gt.shape[1])
-    create_patches(iter([("train_region", low[:, :c], gt[:, :c].astype(np.float32))]), "YX", (patch, patch),
-                   n_patches, work / "patches.npz", progress=False, seed=0)
-    X, Y, Xv, Yv, _, meta = load_patches(work / "patches.npz", validation_fraction=0.1, seed=0, split="patch")
-    np.savez(work / "arrays.npz", X=X, Y=Y, Xv=Xv, Yv=Yv)
-    np.save(work / "test_low.npy", low[:, c:])
     np.save(work / "train_low.npy", low[:, :c])
-    return {"n_train": len(X), "n_validation": len(Xv), "validation_split": meta["validation_split"]["by"],
-            "photons_p99_9": photons, "input_mean_photons": float(gt.mean() * photons / np.percentile(gt, 99.9))}
+    np.save(work / "train_gt.npy", gt[:, :c].astype(np.float32))
+    np.save(work / "test_low.npy", low[:, c:])
+    return {"photons_p99_9": photons, "input_mean_photons": float(gt.mean() * photons / np.percentile(gt, 99.9))}
+
+
+def _region(region: str):
+    """The training region of a level (:func:`make_level`): noisy input and ground truth, ``"YX"``."""
+    import numpy as np
+
+    return np.load(Path(region) / "train_low.npy"), np.load(Path(region) / "train_gt.npy")
+
+
+def care_bridge_patches(data: str, region: str, n_patches: int, patch: int, seed: int) -> dict:
+    """care_bridge's datagen at its defaults on the training region (one source), seeded by ``seed``: patches
+    (:func:`care_bridge.data.patches.create_patches`) and their validation split
+    (:func:`~care_bridge.data.patches.load_patches`; one source, so random patches), saved as ``data`` (X, Y, Xv,
+    Yv; ``"SYXC"``)."""
+    import numpy as np
+
+    from care_bridge.data.patches import create_patches, load_patches
+
+    x, y = _region(region)
+    file = Path(data).with_name("patches.npz")
+    create_patches(iter([("train_region", x, y)]), "YX", (patch, patch), n_patches, file, progress=False, seed=seed)
+    X, Y, Xv, Yv, _, meta = load_patches(file, validation_fraction=0.1, seed=seed)
+    np.savez(data, X=X, Y=Y, Xv=Xv, Yv=Yv)
+    return {"n_train": len(X), "n_validation": len(Xv), "validation_split": meta["validation_split"]["by"]}
+
+
+def csbdeep_patches(data: str, region: str, n_patches: int, patch: int, seed: int) -> dict:
+    """csbdeep's datagen at its defaults on the training region (one image), seeded by ``seed``:
+    ``RawData.from_arrays`` + ``create_patches`` (foreground filter, sampled percentiles, no transforms, shuffled)
+    and ``load_training_data(validation_split=0.1)`` (the last 10% of the shuffled patches), saved as ``data``
+    (X, Y, Xv, Yv; ``"SYXC"``, the layout ``CARE.train`` takes)."""
+    import numpy as np
+    from csbdeep.data import RawData, create_patches
+    from csbdeep.io import load_training_data
+
+    x, y = _region(region)
+    file = Path(data).with_name("csbdeep_patches.npz")
+    np.random.seed(seed)  # csbdeep draws positions, percentile levels and the shuffle from numpy's global generator
+    create_patches(RawData.from_arrays(x[None], y[None], axes="YX"), (patch, patch), n_patches, save_file=file,
+                   verbose=False)
+    (X, Y), (Xv, Yv), axes = load_training_data(file, validation_split=0.1)
+    assert axes == "SYXC", axes
+    np.savez(data, X=X, Y=Y, Xv=Xv, Yv=Yv)
+    return {"n_train": len(X), "n_validation": len(Xv), "validation_split": "last 10% of the shuffled patches"}
+
+
+OWN_PATCHES = {"csbdeep": csbdeep_patches, "care_bridge": care_bridge_patches, "care_bridge_bf16": care_bridge_patches}
 
 
 # ----------------------------------------------------------------------------------------- the two programs
@@ -237,6 +310,16 @@ def run_care_bridge(data: str, test: str, out: str, epochs: int, steps: int, bat
 
 
 PROGRAMS = {"csbdeep": run_csbdeep, "care_bridge": run_care_bridge, "care_bridge_bf16": run_care_bridge}
+
+
+def run_program(program: str, own_patches: dict | None = None, **case) -> dict:
+    """One training case, in this process; with ``own_patches`` (``--patches own``) the program first makes its
+    training data into ``case["data"]`` with its own datagen, seeded by the case's seed."""
+    made = {}
+    if own_patches is not None:
+        _limit_threads(case["threads"])  # before csbdeep's datagen imports TensorFlow
+        made = OWN_PATCHES[program](case["data"], seed=case["seed"], **own_patches)
+    return made | PROGRAMS[program](**case)
 
 
 def run_case(case: dict) -> dict:
@@ -372,13 +455,15 @@ def main() -> int:
                          "--precision bf16: mixed precision, needs a CPU with bf16 instructions)")
     ap.add_argument("--csbdeep-order", choices=["own", "care_bridge_order"], default="own",
                     help="ablation: csbdeep trains on care_bridge's batch sequence for the same seed")
+    ap.add_argument("--patches", choices=["shared", "own"], default="shared",
+                    help="shared: one set of care_bridge patches for both programs; own: each program makes its "
+                         "own from the training region with its own datagen (see the module docstring)")
     ap.add_argument("--quick", action="store_true", help="smoke run: level 5, 2 epochs x 5 steps, 160 patches")
     ap.add_argument("--out", default=None, help="JSON output (default benchmarks/results/fidelity[_quick].json)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.case:
-        c = json.loads(a.case)
-        print(json.dumps(PROGRAMS[c.pop("program")](**c)))
+        print(json.dumps(run_program(**json.loads(a.case))))
         return 0
     if a.quick:
         a.levels, a.epochs, a.steps, a.n_patches, a.seeds, a.seed_levels = "5", 2, 5, 160, 1, "all"
@@ -410,12 +495,14 @@ def main() -> int:
     mach = machine(a.threads)
     print(f"ground truth {img_path} {gt.shape}; train columns [0, {c}), test [{c}, {gt.shape[1]}); noise "
           f"{NOISE}; {a.epochs} epochs x {a.steps} steps, batch {a.batch}, {a.patch}x{a.patch} patches; "
-          f"{a.threads} TF thread(s); {mach['cpu']}", flush=True)
+          f"{a.patches} patches; {a.threads} TF thread(s); {mach['cpu']}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="cb_fidelity_"))
-    results, t_start = [], time.perf_counter()
+    results, t_start, own = [], time.perf_counter(), a.patches == "own"
     for photons in levels:
         lw = work / f"P{photons:g}"
-        data = make_level(lw, gt, photons, a.n_patches, a.patch)
+        data = make_level(lw, gt, photons)
+        if not own:
+            data |= care_bridge_patches(str(lw / "arrays.npz"), str(lw), a.n_patches, a.patch, seed=0)
         test_low, train_low = np.load(lw / "test_low.npy"), np.load(lw / "train_low.npy")
         sigma, _ = tune(gaussian, [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0], train_low, gt_train)
         hf, _ = tune(nl_means, [0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0], train_low, gt_train)
@@ -428,16 +515,20 @@ def main() -> int:
             for seed in seeds:
                 out = lw / f"{program}_s{seed}"
                 out.mkdir()
-                case = {"program": program, "data": str(lw / "arrays.npz"), "test": str(lw / "test_low.npy"),
-                        "out": str(out), "epochs": a.epochs, "steps": a.steps, "batch": a.batch, "seed": seed,
-                        "threads": a.threads, "variant": a.csbdeep_order if program == "csbdeep" else
+                case = {"program": program, "data": str((out if own else lw) / "arrays.npz"),
+                        "test": str(lw / "test_low.npy"), "out": str(out), "epochs": a.epochs, "steps": a.steps,
+                        "batch": a.batch, "seed": seed, "threads": a.threads,
+                        "variant": a.csbdeep_order if program == "csbdeep" else
                         ("bf16" if program == "care_bridge_bf16" else "")}
+                if own:
+                    case["own_patches"] = {"region": str(lw), "n_patches": a.n_patches, "patch": a.patch}
                 r = run_case(case)
                 pred = np.load(r.pop("pred"))
                 runs.append({"seed": seed, **evaluate(pred, gt_test, lab_test), **r})
                 print(f"  P={photons:g} {program} seed {seed}: NRMSE {runs[-1]['nrmse']:.4f} SSIM "
                       f"{runs[-1]['ssim']:.4f} slope {runs[-1].get('slope', float('nan')):.3f} best epoch "
-                      f"{r['best_epoch']} ({r['train_s']:.0f} s)", flush=True)
+                      f"{r['best_epoch']} ({r['train_s']:.0f} s)"
+                      + (f"; own patches {r['n_train']} + {r['n_validation']}" if own else ""), flush=True)
             methods[program] = runs
         results.append({"photons": photons, "data": data, "gaussian_sigma": sigma, "nl_means_h_factor": hf,
                         "methods": methods})
@@ -446,7 +537,8 @@ def main() -> int:
     out = Path(a.out) if a.out else HERE / "results" / ("fidelity_quick.json" if a.quick else "fidelity.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     args = {k: v for k, v in vars(a).items() if k != "case"}
-    out.write_text(json.dumps({"args": args, "image": str(img_path), "mask": str(mask_path) if mask_path else None,
+    out.write_text(json.dumps({"args": args, "patches": a.patches, "image": str(img_path),
+                               "mask": str(mask_path) if mask_path else None,
                                "split": {"train_columns": [0, c], "test_columns": [c, gt.shape[1]]},
                                "noise": NOISE, "machine": mach, "versions": versions(),
                                "total_s": time.perf_counter() - t_start, "levels": results}, indent=2))
