@@ -12,17 +12,29 @@ Every mode normalizes as CARE (each patch by its whole source image's percentile
 acts in isotropic and upsampling, ``--no-augment`` in isotropic, tubules and granules; any other option of
 ``--mode pairs`` is refused with one line. Patch files record each patch's source (image, stack or, for
 isotropic, plane), so ``train`` validates on whole held-out sources.
+
+The patches stream to disk as ``--mode pairs``'s do (:class:`~care_bridge.data.patch_store.PatchFileWriter`): each
+generator makes them a source at a time (an input stack read, or a stack or image simulated, when its turn comes;
+isotropic's single stack in chunks of patches), so memory holds one source and its patches, not all of them. The
+file is the same, bit for bit, as the in-memory generators' arrays (the random draws keep their order: projection
+and tubules/granules simulate each source twice for that), and it appears whole at the end; an error on the way
+leaves nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import CareBridgeError
 from .common import int_tuple
+
+if TYPE_CHECKING:
+    from ..data.modes import PatchStream
 
 MODES = ("isotropic", "upsampling", "projection", "tubules", "granules")
 
@@ -49,14 +61,26 @@ def _need(args, *names: str) -> None:
         raise CareBridgeError(f"--mode {args.mode} needs {', '.join('--' + m for m in missing)}")
 
 
-def _read_stacks(args) -> list[np.ndarray]:
+def _read_stack(path: Path) -> np.ndarray:
     from ..io import read_image
 
-    out = []
-    for p in args.input:
-        x, _ = read_image(p)
-        out.append(np.asarray(x))
-    return out
+    x, _ = read_image(path)
+    return np.asarray(x)
+
+
+class _Stacks(Sequence):
+    """``n`` stacks made or read one at a time, when the generator comes to them (``load(k)``): one in memory."""
+
+    def __init__(self, n: int, load: Callable[[int], np.ndarray]):
+        self._n, self._load = n, load
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        if not 0 <= k < self._n:
+            raise IndexError(k)
+        return self._load(k)
 
 
 def _levels(args) -> dict:
@@ -64,9 +88,10 @@ def _levels(args) -> dict:
             "percentile_jitter": args.percentile_jitter or 0.0}
 
 
-def make_mode_patches(args):
-    """(X, Y, config, meta) for ``args.mode``; nothing is written. ``meta["source"]`` (an array, one integer per
-    patch) names each patch's source (``meta["source_names"]``)."""
+def make_mode_stream(args) -> tuple[PatchStream, Callable[[], tuple]]:
+    """``args.mode``'s patches as a :class:`~care_bridge.data.modes.PatchStream` (a source, or a chunk, at a time)
+    and ``describe()``, which gives ``(config, meta)`` — the network to build and the file's report, with
+    ``meta["source_names"]`` naming the sources the batches' integers index — once the stream is exhausted."""
     from ..pipelines import isotropic, projection, subdiffraction, upsampling
 
     mode, seed = args.mode, args.seed
@@ -84,43 +109,49 @@ def make_mode_patches(args):
             psf = load_psf(args.psf, 3)
         else:
             psf = isotropic.axial_kernel(args.psf_sigma_z)
-        (stack,) = _read_stacks(args)
+        stack = _read_stack(args.input[0])
         axes = args.axes or ("ZYX" if stack.ndim == 3 else "CZYX")
-        X, Y, info = isotropic.make_isotropic_data(stack, axes, factor=args.factor, psf=psf, patch_shape=ps,
-                                                   n_patches=args.n_patches, seed=seed, threshold=threshold,
-                                                   augment=not args.no_augment, **_levels(args))
-        config = isotropic.isotropic_config(factor=info["effective_factor"], n_channels=X.shape[-1])
-        return X, Y, config, {"description": f"isotropic pairs from {args.input[0].name}", **info}
+        stream = isotropic.isotropic_data_stream(stack, axes, factor=args.factor, psf=psf, patch_shape=ps,
+                                                 n_patches=args.n_patches, seed=seed, threshold=threshold,
+                                                 augment=not args.no_augment, **_levels(args))
+        return stream, lambda: (
+            isotropic.isotropic_config(factor=stream.info["effective_factor"], n_channels=stream.shapes[0][-1]),
+            {"description": f"isotropic pairs from {args.input[0].name}", **stream.info})
     if mode == "upsampling":
         _need(args, "factor")
         if args.input:
-            stacks = _read_stacks(args)
+            stacks = _Stacks(len(args.input), lambda k: _read_stack(args.input[k]))
         else:
             _need(args, "synthetic", "shape")
-            stacks = [isotropic.synthetic_isotropic_volume(args.shape, seed=seed + i) for i in range(args.synthetic)]
-        X, Y, info = upsampling.make_upsampling_data(stacks, factor=args.factor, patch_shape=ps,
-                                                     n_patches=args.n_patches, seed=seed, threshold=threshold,
-                                                     **_levels(args))
-        if args.input:
-            info["source_names"] = [p.name for p in args.input]
-        return X, Y, upsampling.upsampling_config(factor=args.factor), {"description": "Z-subsampled pairs", **info}
+            stacks = _Stacks(args.synthetic, lambda k: isotropic.synthetic_isotropic_volume(args.shape, seed=seed + k))
+        stream = upsampling.upsampling_data_stream(stacks, factor=args.factor, patch_shape=ps,
+                                                   n_patches=args.n_patches, seed=seed, threshold=threshold,
+                                                   **_levels(args))
+
+        def describe():
+            info = dict(stream.info)
+            if args.input:
+                info["source_names"] = [p.name for p in args.input]
+            return upsampling.upsampling_config(factor=args.factor), {"description": "Z-subsampled pairs", **info}
+
+        return stream, describe
     if mode == "projection":
         _need(args, "synthetic", "shape")
         photons = 5.0 if args.photons is None else args.photons
-        X, Y, info = projection.make_projection_data(args.synthetic, args.shape, photons=photons, seed=seed,
-                                                     **_levels(args))
-        info = {k: info[k] for k in ("normalization", "percentiles", "percentile_ranges", "percentile_jitter",
-                                     "source", "source_names")}
-        return X, Y, projection.projection_config(), {"description": "simulated epithelia", "photons": photons,
-                                                      "axes_y": "SYXC", **info}
+        stream = projection.projection_data_stream(args.synthetic, args.shape, photons=photons, seed=seed,
+                                                   **_levels(args))
+        keep = ("normalization", "percentiles", "percentile_ranges", "percentile_jitter", "source_names")
+        return stream, lambda: (projection.projection_config(),
+                                {"description": "simulated epithelia", "photons": photons, "axes_y": "SYXC",
+                                 **{k: stream.info[k] for k in keep}})
     if mode in subdiffraction.STRUCTURES:
         _need(args, "synthetic", "shape")
         photons = 50.0 if args.photons is None else args.photons
-        X, Y, info = subdiffraction.make_subdiffraction_data(mode, args.synthetic, tuple(args.shape),
-                                                             photons=photons, patch_shape=ps,
-                                                             n_patches=args.n_patches, seed=seed,
-                                                             augment=not args.no_augment, **_levels(args))
-        return X, Y, subdiffraction.subdiffraction_config(mode), {"description": f"simulated {mode}", **info}
+        stream = subdiffraction.subdiffraction_data_stream(mode, args.synthetic, tuple(args.shape), photons=photons,
+                                                           patch_shape=ps, n_patches=args.n_patches, seed=seed,
+                                                           augment=not args.no_augment, **_levels(args))
+        return stream, lambda: (subdiffraction.subdiffraction_config(mode),
+                                {"description": f"simulated {mode}", **stream.info})
     raise CareBridgeError(f"unknown mode {mode!r}; choose one of pairs, {', '.join(MODES)}")
 
 
@@ -149,16 +180,17 @@ def refuse_unused(args) -> None:
 
 
 def run_mode(args) -> int:
-    """Generate and write the patch file of ``args.mode`` (all-or-nothing: written atomically at the end)."""
-    from ..pipelines.common import save_mode_patches
+    """Generate and write the patch file of ``args.mode`` source by source (memory: one source's patches, or one
+    chunk of the isotropic stack's); all or nothing: the file appears, whole, once every patch is made."""
+    from ..pipelines.common import write_mode_patches
 
     refuse_unused(args)
     if args.n_patches is None or args.n_patches < 2:
         raise CareBridgeError("--n-patches must be >= 2 (training needs a validation patch)")
-    X, Y, config, meta = make_mode_patches(args)
-    sources = meta.pop("source")
-    save_mode_patches(args.out, X, Y, config, meta, overwrite=args.overwrite, sources=sources)
+    stream, describe = make_mode_stream(args)
+    _, meta = write_mode_patches(args.out, stream, describe, overwrite=args.overwrite)
     kept = meta.get("foreground_fraction")
     fg = f" ({np.mean(kept):.0%} of the possible patches pass the foreground filter)" if kept is not None else ""
-    print(f"{len(X)} {args.mode} patch pairs {X.shape[1:-1]} -> {Y.shape[1:-1]}{fg}; written to {args.out}")
+    (x_shape, y_shape) = stream.shapes
+    print(f"{stream.n} {args.mode} patch pairs {x_shape[:-1]} -> {y_shape[:-1]}{fg}; written to {args.out}")
     return 0

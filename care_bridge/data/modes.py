@@ -13,11 +13,17 @@ pairs made *from the data itself* or from simulation:
 
 All patch arrays are float32 with axes ``"S<spatial>C"`` (sample first, channel last; C = 1 for single
 channel stacks), the layout the Keras U-Net consumes; each function says its axes in the returned ``info``.
+
+Generators that may make more patches than fit in memory return a :class:`PatchStream` (e.g.
+:func:`isotropic_pair_stream`): its patches come a batch at a time — a source, or a chunk of patches — each
+knowing its rows among all, so a :class:`~care_bridge.data.patch_store.PatchFileWriter` writes them to disk as they
+come (:meth:`PatchStream.write`) and :meth:`PatchStream.collect` gathers them in memory, the same arrays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, signal
@@ -26,10 +32,99 @@ from scipy.interpolate import make_interp_spline
 
 from ..axes import check_axes, move_axes
 from ..errors import CareBridgeError
+from ..normalize import DEFAULT_EPS
 from . import imaging
 from .patches import check_threshold, normalize_with_image_percentiles, percentile_levels, percentile_meta
 from .structures import epithelium
 from ..resample import check_factor as _check_factor, upsample_z  # noqa: F401 - re-exported for the data API
+
+
+CHUNK_BYTES = 32 << 20  # patch pairs a stream makes at once from one source (the isotropic stack)
+
+
+@dataclass
+class PatchBatch:
+    """Patch pairs of one source (or one chunk of them): ``X``/``Y`` float32 ``"S<spatial>C"``, their ``rows``
+    among all the stream's patches and their ``source`` (one integer, or one per patch)."""
+
+    rows: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    source: int | np.ndarray
+
+
+class PatchStream:
+    """``n`` patch pairs made a :class:`PatchBatch` at a time, so that only one source's patches (or one chunk's)
+    need be in memory; iterate it once. ``info`` describes them as the generator's in-memory form does, without
+    ``source`` (the batches carry it); it is complete once the stream is exhausted (upsampling's foreground
+    fractions, for one, grow stack by stack). ``shapes``: one ``X`` and one ``Y`` patch's, once a batch came."""
+
+    def __init__(self, n: int, batches: Iterator[PatchBatch], info: dict):
+        self.n, self.info = int(n), info
+        self._batches = batches
+        self.shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+    def __iter__(self) -> Iterator[PatchBatch]:
+        for b in self._batches:
+            self.shapes = self.shapes or (tuple(b.X.shape[1:]), tuple(b.Y.shape[1:]))
+            yield b
+            del b  # one batch in memory: not this one while the next is made
+
+    def collect(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All the patches in memory: ``(X, Y, source)`` in row order."""
+        X = Y = None
+        source = np.zeros(self.n, np.int32)
+        for b in self:
+            if X is None:
+                X = np.empty((self.n, *b.X.shape[1:]), np.float32)
+                Y = np.empty((self.n, *b.Y.shape[1:]), np.float32)
+            X[b.rows], Y[b.rows], source[b.rows] = b.X, b.Y, b.source
+        if X is None:
+            raise CareBridgeError("the generator made no patches")
+        return X, Y, source
+
+    def write(self, writer) -> None:
+        """Append every batch at its rows to ``writer``, a :class:`~care_bridge.data.patch_store.PatchFileWriter`
+        (committing is the caller's: the report may need ``info`` complete)."""
+        for b in self:
+            writer.append(b.X, b.Y, b.source, rows=b.rows)
+            del b
+
+
+def with_source(info: dict, source: np.ndarray) -> dict:
+    """``info`` with ``source`` (one integer per patch) before its ``source_names``: what the in-memory
+    generators return."""
+    out = {}
+    for k, v in info.items():
+        if k == "source_names":
+            out["source"] = source
+        out[k] = v
+    return out if "source" in out else {**out, "source": source}
+
+
+def generator_at(rng: np.random.Generator, state: dict) -> np.random.Generator:
+    """A new generator of ``rng``'s kind in ``state`` (a ``bit_generator.state`` saved earlier): it draws again
+    what ``rng`` drew from there, for streams that must simulate a source twice to keep the draws' order."""
+    g = np.random.Generator(type(rng.bit_generator)(0))
+    g.bit_generator.state = state
+    return g
+
+
+def _image_percentiles(img: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The per-patch ``levels`` (``(n, 2)``) percentiles of the whole image ``img`` (``"<spatial>C"``) per channel,
+    ``(low, high)`` each ``(n, C)``, computed as :func:`care_bridge.data.patches.normalize_with_image_percentiles`
+    does, once, so that a stream normalizes its patches chunk by chunk (:func:`_normalize_rows`)."""
+    img = np.asarray(img, np.float64)
+    red = tuple(range(img.ndim - 1))
+    return np.percentile(img, levels[:, 0], axis=red), np.percentile(img, levels[:, 1], axis=red)
+
+
+def _normalize_rows(A: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, eps: float = DEFAULT_EPS) -> None:
+    """In place, patch ``i`` of ``A`` mapped by ``lo[i]``, ``hi[i]`` per channel, bit for bit as
+    :func:`care_bridge.data.patches.normalize_with_image_percentiles` maps it."""
+    expand = (slice(None),) + (None,) * (A.ndim - 2) + (slice(None),)
+    A -= lo[expand].astype(np.float32)
+    A /= (hi - lo + eps)[expand].astype(np.float32)
 
 
 def _check_stack(stack: np.ndarray, axes: str) -> np.ndarray:
@@ -189,6 +284,34 @@ def isotropic_training_pairs(
     centres), ``augment``, ``normalization``, and ``source`` (each patch's plane, int array) with
     ``source_names``: patches of different planes share no pixel.
     """
+    stream = isotropic_pair_stream(stack, axes, factor=factor, psf=psf, patch_shape=patch_shape, n_patches=n_patches,
+                                   rng=rng, threshold=threshold, augment=augment, normalize=normalize,
+                                   percentile_low=percentile_low, percentile_high=percentile_high,
+                                   percentile_jitter=percentile_jitter)
+    X, Y, source = stream.collect()
+    return X, Y, with_source(stream.info, source)
+
+
+def isotropic_pair_stream(
+    stack: np.ndarray,
+    axes: str,
+    *,
+    factor: float,
+    psf: np.ndarray | None,
+    patch_shape: tuple[int, int],
+    n_patches: int,
+    rng: np.random.Generator,
+    threshold: float = 0.4,
+    augment: bool = True,
+    normalize: bool = True,
+    percentile_low: float | None = None,
+    percentile_high: float | None = None,
+    percentile_jitter: float = 0.0,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> PatchStream:
+    """:func:`isotropic_training_pairs` as a :class:`PatchStream`: every random draw is made here, in the same order,
+    then the patches come in chunks of about ``chunk_bytes`` in draw order (the same arrays, bit for bit), each
+    chunk degrading the planes its patches are cut from; memory holds the stack and one chunk, not all patches."""
     x = _check_stack(stack, axes)
     factor = _check_factor(factor)
     ph, pw = (int(p) for p in patch_shape)
@@ -213,40 +336,55 @@ def isotropic_training_pairs(
                               "x the 99.9th percentile); lower --threshold")
     picks = picker.draw(n_patches, rng)
     flips = rng.integers(0, 2, (n_patches, 2)) if augment else np.zeros((n_patches, 2), np.int64)
-
-    # one degraded plane (orientation, mirroring) in memory at a time: group the patches by what they are cut from
-    groups: dict[tuple[int, int, int, int], list[int]] = {}
-    for i, ((m, z, _), (fa, fb)) in enumerate(zip(picks, flips)):
-        groups.setdefault((z, orient[m], int(fa), int(fb)), []).append(i)
-    X = np.empty((n_patches, ph, pw, n_c), np.float32)
-    Y = np.empty_like(X)
-    effs, planes = np.empty(n_patches), np.empty(n_patches, np.int32)
-    for (z, o, fa, fb), members in groups.items():
-        gt = x[:, z] if o == 0 else x[:, z].transpose(0, 2, 1)  # "CAB": A is degraded
-        gt = gt[:, :: -1 if fa else 1, :: -1 if fb else 1]
-        lo, eff = _degrade(gt, kernels[o], factor)
-        for i in members:
-            cy, cx = picks[i][2]
-            ca, cb = (cy, cx) if o == 0 else (cx, cy)
-            a0, b0 = ca - ph // 2, cb - pw // 2  # the corner in the unmirrored plane, then in the mirrored one
-            a0 = gt.shape[1] - a0 - ph if fa else a0
-            b0 = gt.shape[2] - b0 - pw if fb else b0
-            box = (slice(None), slice(a0, a0 + ph), slice(b0, b0 + pw))
-            X[i] = np.moveaxis(lo[box], 0, -1)
-            Y[i] = np.moveaxis(gt[box], 0, -1)
-            effs[i], planes[i] = eff, z
+    orients = [orient[m] for m, _, _ in picks]
+    # the degraded axis has the length of the stack's Y (orientation 0) or X (1); mirroring keeps it
+    eff = {o: effective_factor((ny, nx)[o], factor) for o in orient}
+    effs = np.array([eff[o] for o in orients], np.float64)
+    planes = np.array([z for _, z, _ in picks], np.int32)
     info = {"axes": "SYXC", "factor": factor, "effective_factor": float(np.mean(effs)),
             "threshold": float(threshold), "foreground_fraction": picker.total / n_possible,
             "augment": bool(augment), "normalization": "image" if normalize else None,
             "degraded_axis": "first patch axis (Z at prediction)",
-            "source": planes, "source_names": [f"plane z={k}" for k in range(nz)]}
+            "source_names": [f"plane z={k}" for k in range(nz)]}
+    stats = None
     if normalize:
         levels = percentile_levels(n_patches, rng, low=percentile_low, high=percentile_high,
                                    jitter=percentile_jitter)
-        whole = np.moveaxis(x, 0, -1)  # "ZYXC"
-        normalize_with_image_percentiles(X, Y, whole, whole, levels)
+        stats = _image_percentiles(np.moveaxis(x, 0, -1), levels)  # the whole stack, "ZYXC"
         info.update(percentile_meta(percentile_low, percentile_high, percentile_jitter))
-    return X, Y, info
+    per_chunk = max(1, int(chunk_bytes) // (2 * ph * pw * n_c * 4))
+
+    def batches() -> Iterator[PatchBatch]:
+        for start in range(0, n_patches, per_chunk):
+            rows = np.arange(start, min(start + per_chunk, n_patches))
+            X = np.empty((len(rows), ph, pw, n_c), np.float32)
+            Y = np.empty_like(X)
+            # one degraded plane (orientation, mirroring) in memory at a time: the chunk's patches by what they
+            # are cut from
+            groups: dict[tuple[int, int, int, int], list[int]] = {}
+            for r, i in enumerate(rows):
+                groups.setdefault((picks[i][1], orients[i], int(flips[i, 0]), int(flips[i, 1])), []).append(r)
+            for (z, o, fa, fb), members in groups.items():
+                gt = x[:, z] if o == 0 else x[:, z].transpose(0, 2, 1)  # "CAB": A is degraded
+                gt = gt[:, :: -1 if fa else 1, :: -1 if fb else 1]
+                lo, _ = _degrade(gt, kernels[o], factor)
+                for r in members:
+                    cy, cx = picks[rows[r]][2]
+                    ca, cb = (cy, cx) if o == 0 else (cx, cy)
+                    a0, b0 = ca - ph // 2, cb - pw // 2  # the corner in the unmirrored plane, then in the mirrored
+                    a0 = gt.shape[1] - a0 - ph if fa else a0
+                    b0 = gt.shape[2] - b0 - pw if fb else b0
+                    box = (slice(None), slice(a0, a0 + ph), slice(b0, b0 + pw))
+                    X[r] = np.moveaxis(lo[box], 0, -1)
+                    Y[r] = np.moveaxis(gt[box], 0, -1)
+            if stats is not None:
+                lo_p, hi_p = stats[0][rows], stats[1][rows]
+                _normalize_rows(X, lo_p, hi_p)
+                _normalize_rows(Y, lo_p, hi_p)
+            yield PatchBatch(rows, X, Y, planes[rows])
+            del X, Y, lo, gt  # before the next chunk is made
+
+    return PatchStream(n_patches, batches(), info)
 
 
 def axial_training_pairs(
@@ -364,7 +502,8 @@ def projection_training_pairs(
     read_noise_e: float = 1.5,
     background_photons: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Training pairs for CARE's surface projection from simulated epithelia (:func:`epithelium`).
+    """Training pairs for CARE's surface projection from simulated epithelia (:func:`epithelium`), ``n`` of
+    :func:`projection_training_pair` drawn one after the other from ``rng``.
 
     Input ``X``: the membrane volume blurred by ``psf`` (default: the widefield PSF of
     :func:`care_bridge.data.imaging.default_psf`) and acquired with ``photons`` at the brightest voxel.
@@ -373,23 +512,39 @@ def projection_training_pairs(
     ``X`` float32 ``"SZYXC"``, ``Y`` float32 ``"SYXC"`` and ``info = {"axes_x", "axes_y", "heights"}``
     (``heights``: the ``"SYX"`` surfaces).
     """
-    if len(tuple(shape_zyx)) != 3:
-        raise CareBridgeError(f"projection pairs need a 3D ZYX shape, got {tuple(shape_zyx)}")
-    if n < 1:
-        raise CareBridgeError(f"n must be >= 1, got {n}")
-    shape = tuple(int(s) for s in shape_zyx)
+    shape = check_projection_shape(n, shape_zyx)
     if psf is None:
         psf = imaging.default_psf(3, limit=shape)
     X = np.empty((n,) + shape + (1,), np.float32)
     Y = np.empty((n,) + shape[1:] + (1,), np.float32)
     H = np.empty((n,) + shape[1:], np.float32)
     for i in range(n):
-        vol, h = epithelium(shape, rng=rng, curvature=curvature, thickness_px=thickness_px,
-                            cell_size_px=cell_size_px)
-        blurred = imaging.blur(vol, psf)
-        X[i, ..., 0] = imaging.acquire(blurred, photons=photons, read_noise_e=read_noise_e, offset_adu=100.0,
-                                       background_photons=background_photons, rng=rng)
-        proj = surface_projection(blurred, h, thickness_px)
-        Y[i, ..., 0] = proj / max(float(proj.max()), 1e-12)
-        H[i] = h
+        X[i, ..., 0], Y[i, ..., 0], H[i] = projection_training_pair(
+            shape, photons=photons, rng=rng, psf=psf, thickness_px=thickness_px, cell_size_px=cell_size_px,
+            curvature=curvature, read_noise_e=read_noise_e, background_photons=background_photons)
     return X, Y, {"axes_x": "SZYXC", "axes_y": "SYXC", "heights": H}
+
+
+def check_projection_shape(n: int, shape_zyx: Sequence[int]) -> tuple[int, int, int]:
+    """``shape_zyx`` as a tuple of ints, after checking it is 3D and ``n >= 1``."""
+    if len(tuple(shape_zyx)) != 3:
+        raise CareBridgeError(f"projection pairs need a 3D ZYX shape, got {tuple(shape_zyx)}")
+    if n < 1:
+        raise CareBridgeError(f"n must be >= 1, got {n}")
+    return tuple(int(s) for s in shape_zyx)
+
+
+def projection_training_pair(shape_zyx: tuple[int, int, int], *, photons: float, rng: np.random.Generator,
+                             psf: np.ndarray, thickness_px: float = 2.0, cell_size_px: float = 12.0,
+                             curvature: float = 0.5, read_noise_e: float = 1.5,
+                             background_photons: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One simulated epithelium of :func:`projection_training_pairs`: its acquisition ``"ZYX"``, its target
+    ``"YX"`` (scaled to [0, 1]) and its surface ``"YX"``, all float32."""
+    vol, h = epithelium(shape_zyx, rng=rng, curvature=curvature, thickness_px=thickness_px,
+                        cell_size_px=cell_size_px)
+    blurred = imaging.blur(vol, psf)
+    x = imaging.acquire(blurred, photons=photons, read_noise_e=read_noise_e, offset_adu=100.0,
+                        background_photons=background_photons, rng=rng)
+    proj = surface_projection(blurred, h, thickness_px)
+    return (np.asarray(x, np.float32), np.asarray(proj / max(float(proj.max()), 1e-12), np.float32),
+            np.asarray(h, np.float32))

@@ -175,6 +175,14 @@ def _file_chunks(p: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def _gathered_chunks(p: Path, shape: tuple[int, ...], order: np.ndarray) -> Iterator[bytes]:
+    """Rows ``order`` of the raw float32 array ``shape`` in file ``p``, read a chunk at a time."""
+    m = np.memmap(p, np.float32, mode="r", shape=shape)
+    per = max(1, _COPY_CHUNK // max(1, m[:1].nbytes))
+    for i in range(0, len(order), per):
+        yield read_rows(m, order[i:i + per]).tobytes()
+
+
 def _write_small(zf: zipfile.ZipFile, name: str, a: np.ndarray) -> None:
     _write_member(zf, name, a.dtype, a.shape, _array_chunks(a))
 
@@ -215,6 +223,9 @@ class PatchFileWriter:
     """Write a patch file image by image without holding its patches in memory: :meth:`append` spills each batch
     of patch pairs (float32) to two hidden files beside the output, :meth:`commit` packs them into the archive and
     renames it into place (all or nothing). Disk: twice the file for a moment; memory: one appended batch.
+    A batch may name the rows its patches take in the file (``rows``), for generators that make their patches
+    source by source but must keep the order in which their random draws give them (patch ``i`` of image
+    ``i mod n``); :meth:`commit` then gathers the spilled rows in file order.
 
     Use as a context manager: the spill files go whatever happens (a killed writer's are removed by the next write
     to the same output, as for every atomic output)."""
@@ -232,9 +243,12 @@ class PatchFileWriter:
             self._files[name] = os.fdopen(fd, "wb")
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._sources: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []
         self.n = 0
 
-    def append(self, X: np.ndarray, Y: np.ndarray, sources: np.ndarray | int) -> None:
+    def append(self, X: np.ndarray, Y: np.ndarray, sources: np.ndarray | int, *, rows=None) -> None:
+        """Spill patch pairs ``X``/``Y`` cut from ``sources`` (one integer, or one per patch); ``rows``: the rows
+        they take in the file (default: the next ones). The rows of all batches must together be ``0 .. n-1``."""
         if len(X) != len(Y):
             raise CareBridgeError(f"{len(X)} input patches but {len(Y)} targets; they must pair up")
         for name, a in (("X", X), ("Y", Y)):
@@ -245,18 +259,37 @@ class PatchFileWriter:
             np.ascontiguousarray(a, np.float32).tofile(self._files[name])
         src = np.full(len(X), sources, np.int64) if np.ndim(sources) == 0 else np.asarray(sources)
         self._sources.append(_check_sources(src, len(X)))
+        r = np.arange(self.n, self.n + len(X)) if rows is None else np.asarray(rows, np.int64).reshape(-1)
+        if r.shape != (len(X),):
+            raise CareBridgeError(f"{len(X)} patches cannot take {r.size} rows")
+        self._rows.append(r)
         self.n += len(X)
+
+    def _file_order(self) -> np.ndarray | None:
+        """The spilled rows in file order (None: as appended)."""
+        rows = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)
+        if np.array_equal(rows, np.arange(self.n)):
+            return None
+        order = np.argsort(rows, kind="stable")
+        if not np.array_equal(rows[order], np.arange(self.n)):
+            raise CareBridgeError(f"the rows of the appended patches are not 0 .. {self.n - 1}, each once")
+        return order
 
     def commit(self, axes: str, meta: dict) -> Path:
         for f in self._files.values():
             f.close()
+        order = self._file_order()
+        sources = np.concatenate(self._sources) if self._sources else np.zeros(0, np.int32)
         with atomic_path(self.out, overwrite=self.overwrite) as tmp, \
                 zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
             for name in ("X", "Y"):
-                _write_member(zf, name, np.float32, (self.n, *self._shapes[name]), _file_chunks(self._spill[name]))
+                shape = (self.n, *self._shapes[name])
+                chunks = _file_chunks(self._spill[name]) if order is None else \
+                    _gathered_chunks(self._spill[name], shape, order)
+                _write_member(zf, name, np.float32, shape, chunks)
             _write_small(zf, "axes", np.array(axes))
             _write_small(zf, "report", np.array(json.dumps(meta)))
-            _write_small(zf, "source", np.concatenate(self._sources) if self._sources else np.zeros(0, np.int32))
+            _write_small(zf, "source", sources if order is None else sources[order])
         return self.out
 
     def close(self) -> None:

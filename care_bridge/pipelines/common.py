@@ -1,14 +1,20 @@
-"""Shared steps of the mode pipelines: per-stack normalization, validation split, training, patch files."""
+"""Shared steps of the mode pipelines: per-stack normalization, validation split, training, patch files (written
+from memory, :func:`save_mode_patches`, or source by source as a generator makes them, :func:`write_mode_patches`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import CareBridgeError
 from ..models.config import CareConfig
 from ..normalize import apply_normalization, percentile_stats
+
+if TYPE_CHECKING:
+    from ..data.modes import PatchStream
 
 NETWORK_KEYS = ("mode", "axes", "n_channel_in", "n_channel_out", "unet_pool", "procedure")
 
@@ -73,3 +79,19 @@ def save_mode_patches(out: str | Path, X: np.ndarray, Y: np.ndarray, config: Car
 
     return save_patches(out, X, Y, config.axes, {**meta, "network": network_fields(config)}, overwrite=overwrite,
                         sources=sources)
+
+
+def write_mode_patches(out: str | Path, stream: PatchStream, describe: Callable[[], tuple[CareConfig, dict]], *,
+                       overwrite: bool = False) -> tuple[CareConfig, dict]:
+    """Write ``stream``'s patches to the patch file ``out`` batch by batch as they are made (memory: one batch;
+    :class:`~care_bridge.data.patch_store.PatchFileWriter`), then the report: ``describe()`` gives the config and
+    the report once the stream is exhausted; the report gets ``network`` as in :func:`save_mode_patches`, and the
+    sources come from the batches. All or nothing: the file appears, whole, at the end; an error on the way
+    leaves neither it nor a spill file. Returns ``(config, meta)``."""
+    from ..data.patch_store import PatchFileWriter
+
+    with PatchFileWriter(out, overwrite=overwrite) as writer:
+        stream.write(writer)
+        config, meta = describe()
+        writer.commit("S" + config.axes + "C", {**meta, "network": network_fields(config)})
+    return config, meta

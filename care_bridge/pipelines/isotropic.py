@@ -55,7 +55,23 @@ def make_isotropic_data(stack: np.ndarray, axes: str, *, factor: float, psf: np.
     (:func:`care_bridge.data.modes.isotropic_training_pairs`: CSBDeep's foreground filter with ``threshold``,
     ``augment`` = which lateral axis plays Z and mirroring before the degradation, CARE's whole-image
     normalization with levels drawn per patch unless ``percentiles`` (low, high) fix them). ``info["source"]``
-    holds each patch's plane (:func:`care_bridge.pipelines.common.split_validation` holds out whole planes)."""
+    holds each patch's plane (:func:`care_bridge.pipelines.common.split_validation` holds out whole planes).
+    In memory: :func:`isotropic_data_stream` makes the same pairs a chunk at a time."""
+    stream = isotropic_data_stream(stack, axes, factor=factor, psf=psf, patch_shape=patch_shape, n_patches=n_patches,
+                                   seed=seed, threshold=threshold, augment=augment, percentiles=percentiles,
+                                   percentile_jitter=percentile_jitter)
+    X, Y, source = stream.collect()
+    return X, Y, datamodes.with_source(stream.info, source)
+
+
+def isotropic_data_stream(stack: np.ndarray, axes: str, *, factor: float, psf: np.ndarray | None,
+                          patch_shape: tuple[int, int] = (64, 64), n_patches: int = 256, seed: int = 0,
+                          threshold: float = 0.4, augment: bool = True,
+                          percentiles: tuple[float, float] | None = None, percentile_jitter: float = 0.0,
+                          chunk_bytes: int = datamodes.CHUNK_BYTES) -> datamodes.PatchStream:
+    """The pairs of :func:`make_isotropic_data` as a :class:`~care_bridge.data.modes.PatchStream`
+    (:func:`care_bridge.data.modes.isotropic_pair_stream`): memory holds the stack and ``chunk_bytes`` of
+    patches."""
     x = np.asarray(stack)
     axes = check_axes(axes, x.ndim)
     if psf is not None:
@@ -65,10 +81,10 @@ def make_isotropic_data(stack: np.ndarray, axes: str, *, factor: float, psf: np.
         if not np.isfinite(psf).all():
             raise CareBridgeError("PSF contains NaN/Inf; validate it with care_bridge.data.imaging.load_psf")
     low, high = percentiles if percentiles is not None else (None, None)
-    return datamodes.isotropic_training_pairs(x, axes, factor=factor, psf=psf, patch_shape=patch_shape,
-                                              n_patches=n_patches, rng=np.random.default_rng(seed),
-                                              threshold=threshold, augment=augment, percentile_low=low,
-                                              percentile_high=high, percentile_jitter=percentile_jitter)
+    return datamodes.isotropic_pair_stream(x, axes, factor=factor, psf=psf, patch_shape=patch_shape,
+                                           n_patches=n_patches, rng=np.random.default_rng(seed), threshold=threshold,
+                                           augment=augment, percentile_low=low, percentile_high=high,
+                                           percentile_jitter=percentile_jitter, chunk_bytes=chunk_bytes)
 
 
 def train_isotropic(stack: np.ndarray, axes: str, out_dir: str | Path, *, factor: float,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import modes as datamodes
+from ..data import imaging, modes as datamodes
 from ..data.patches import normalize_with_image_percentiles, percentile_levels, percentile_meta
 from ..errors import CareBridgeError
 from ..models.config import CareConfig
@@ -35,16 +35,49 @@ def make_projection_data(n: int, shape_zyx: Sequence[int], *, photons: float, se
     """``n`` simulated stacks: ``X`` ``"SZYXC"``, each stack normalized by its own percentiles (as prediction
     normalizes the whole input stack), ``Y`` ``"SYXC"``, each ground-truth projection by its own — one pair of
     levels per sample, drawn from [1, 3] and [99.5, 99.9] as CSBDeep does unless ``percentiles`` fix them —
-    and the generator's info (+ ``source``: each sample is its own source)."""
+    and the generator's info (+ ``source``: each sample is its own source). In memory:
+    :func:`projection_data_stream` makes the same pairs a stack at a time."""
+    stream = projection_data_stream(n, shape_zyx, photons=photons, seed=seed, percentiles=percentiles,
+                                    percentile_jitter=percentile_jitter, heights=True, **kwargs)
+    X, Y, source = stream.collect()
+    return X, Y, datamodes.with_source(stream.info, source)
+
+
+def projection_data_stream(n: int, shape_zyx: Sequence[int], *, photons: float, seed: int = 0,
+                           percentiles: tuple[float, float] | None = None, percentile_jitter: float = 0.0,
+                           heights: bool = False, **kwargs) -> datamodes.PatchStream:
+    """The pairs of :func:`make_projection_data` (the same, bit for bit) as a
+    :class:`~care_bridge.data.modes.PatchStream` of one stack per batch: memory holds one stack.
+
+    The normalization levels are drawn after all the stacks (the random draws' order fixes the data), so the
+    stacks are simulated twice: once to advance the generator to the levels (the generator's state before each
+    stack is kept, a few bytes), then each again from its state when its batch is made. ``heights``: keep the
+    ``"SYX"`` surfaces in ``info["heights"]`` (memory: all of them)."""
+    shape = datamodes.check_projection_shape(n, shape_zyx)
+    if kwargs.get("psf") is None:
+        kwargs["psf"] = imaging.default_psf(3, limit=shape)
     rng = np.random.default_rng(seed)
-    X, Y, info = datamodes.projection_training_pairs(n, shape_zyx, photons=photons, rng=rng, **kwargs)
+    states, H = [], np.empty((n, *shape[1:]), np.float32) if heights else None
+    for i in range(n):
+        states.append(rng.bit_generator.state)
+        _, _, h = datamodes.projection_training_pair(shape, photons=photons, rng=rng, **kwargs)
+        if H is not None:
+            H[i] = h
     low, high = percentiles if percentiles is not None else (None, None)
     levels = percentile_levels(n, rng, low=low, high=high, jitter=percentile_jitter)
-    for i in range(n):
-        x, y = X[i].copy(), Y[i].copy()
-        normalize_with_image_percentiles(X[i : i + 1], Y[i : i + 1], x, y, levels[i : i + 1])
-    return X, Y, {**info, "normalization": "image", **percentile_meta(low, high, percentile_jitter),
-                  "source": np.arange(n, dtype=np.int32), "source_names": [f"stack {k}" for k in range(n)]}
+    info = {"axes_x": "SZYXC", "axes_y": "SYXC", **({"heights": H} if heights else {}), "normalization": "image",
+            **percentile_meta(low, high, percentile_jitter), "source_names": [f"stack {k}" for k in range(n)]}
+
+    def batches():
+        for i in range(n):
+            again = datamodes.generator_at(rng, states[i])
+            x, y, _ = datamodes.projection_training_pair(shape, photons=photons, rng=again, **kwargs)
+            X, Y = x[None, ..., None], y[None, ..., None]
+            normalize_with_image_percentiles(X, Y, X[0].copy(), Y[0].copy(), levels[i : i + 1])
+            yield datamodes.PatchBatch(np.array([i]), X, Y, i)
+            del x, y, X, Y  # before the next stack is simulated
+
+    return datamodes.PatchStream(n, batches(), info)
 
 
 def train_projection(n: int, shape_zyx: Sequence[int], out_dir: str | Path, *, photons: float = 5.0, seed: int = 0,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from ..data import imaging
+
+from ..data import imaging, modes as datamodes
 from ..data.patches import normalize_with_image_percentiles, percentile_levels, percentile_meta
 from ..data.structures import FWHM_PER_SIGMA
 from ..errors import CareBridgeError
@@ -38,7 +39,27 @@ def make_subdiffraction_data(structure: str, n_images: int, shape: tuple[int, in
     ``i`` from image ``i mod n_images`` at a random place, rotated by a random multiple of 90° when ``augment``.
     CARE's normalization, as prediction normalizes a whole image: each patch by the percentiles of its whole
     image (acquisition and truth each by their own), levels drawn per patch from [1, 3] and [99.5, 99.9] unless
-    ``percentiles`` fix them. ``info["source"]``: each patch's image."""
+    ``percentiles`` fix them. ``info["source"]``: each patch's image. In memory:
+    :func:`subdiffraction_data_stream` makes the same pairs an image at a time."""
+    stream = subdiffraction_data_stream(structure, n_images, shape, photons=photons, patch_shape=patch_shape,
+                                        n_patches=n_patches, seed=seed, psf=psf, augment=augment,
+                                        percentiles=percentiles, percentile_jitter=percentile_jitter)
+    X, Y, source = stream.collect()
+    return X, Y, datamodes.with_source(stream.info, source)
+
+
+def subdiffraction_data_stream(structure: str, n_images: int, shape: tuple[int, int], *, photons: float,
+                               patch_shape: tuple[int, int] = (64, 64), n_patches: int = 128, seed: int = 0,
+                               psf: np.ndarray | None = None, augment: bool = True,
+                               percentiles: tuple[float, float] | None = None,
+                               percentile_jitter: float = 0.0) -> datamodes.PatchStream:
+    """The pairs of :func:`make_subdiffraction_data` (the same, bit for bit) as a
+    :class:`~care_bridge.data.modes.PatchStream` of one image's patches per batch: memory holds one image and
+    its patches.
+
+    The draws come in this order: all the images, then each patch's place and rotation, then the normalization
+    levels. So the images are simulated twice: once to advance the generator to the patches' draws (its state
+    before each image is kept, a few bytes), then each again from its state when its patches are cut."""
     if structure not in STRUCTURES:
         raise CareBridgeError(f"structure must be one of {', '.join(STRUCTURES)}, got {structure!r}")
     if n_images < 1 or n_patches < 1:
@@ -49,30 +70,40 @@ def make_subdiffraction_data(structure: str, n_images: int, shape: tuple[int, in
     if shape[0] < ph or shape[1] < pw:
         raise CareBridgeError(f"images {shape} are smaller than the patch {patch_shape}; use a smaller patch")
     rng = np.random.default_rng(seed)
-    X = np.empty((n_patches, ph, pw, 1), np.float32)
-    Y = np.empty_like(X)
-    imgs = []
-    for _ in range(n_images):
-        low, _, truth = imaging.synthetic_pair(shape, photons=photons, rng=rng, structure=structure, psf=psf,
+
+    def simulate(g: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        low, _, truth = imaging.synthetic_pair(shape, photons=photons, rng=g, structure=structure, psf=psf,
                                                return_truth=True)
-        imgs.append((np.asarray(low, np.float32), np.asarray(truth, np.float32)))
+        return np.asarray(low, np.float32), np.asarray(truth, np.float32)
+
+    states = []
+    for _ in range(n_images):
+        states.append(rng.bit_generator.state)
+        simulate(rng)
+    places = np.empty((n_patches, 3), np.int64)  # y0, x0, quarter turns
     for i in range(n_patches):
-        lo, gt = imgs[i % n_images]
         y0, x0 = int(rng.integers(0, shape[0] - ph + 1)), int(rng.integers(0, shape[1] - pw + 1))
-        k = int(rng.integers(4)) if augment else 0
-        X[i, ..., 0] = np.rot90(lo[y0 : y0 + ph, x0 : x0 + pw], k)
-        Y[i, ..., 0] = np.rot90(gt[y0 : y0 + ph, x0 : x0 + pw], k)
+        places[i] = y0, x0, int(rng.integers(4)) if augment else 0
     low_p, high_p = percentiles if percentiles is not None else (None, None)
     levels = percentile_levels(n_patches, rng, low=low_p, high=high_p, jitter=percentile_jitter)
-    sources = np.arange(n_patches, dtype=np.int32) % n_images
-    for j, (lo, gt) in enumerate(imgs):
-        idx = np.flatnonzero(sources == j)
-        Xj, Yj = X[idx], Y[idx]
-        normalize_with_image_percentiles(Xj, Yj, lo[..., None], gt[..., None], levels[idx])
-        X[idx], Y[idx] = Xj, Yj
-    return X, Y, {"axes": "SYXC", "structure": structure, "photons": photons, "augment": bool(augment),
-                  "normalization": "image", **percentile_meta(low_p, high_p, percentile_jitter),
-                  "source": sources, "source_names": [f"image {j}" for j in range(n_images)]}
+    info = {"axes": "SYXC", "structure": structure, "photons": photons, "augment": bool(augment),
+            "normalization": "image", **percentile_meta(low_p, high_p, percentile_jitter),
+            "source_names": [f"image {j}" for j in range(n_images)]}
+
+    def batches():
+        for j in range(min(n_images, n_patches)):  # patch i is image i mod n_images's
+            lo, gt = simulate(datamodes.generator_at(rng, states[j]))
+            rows = np.arange(j, n_patches, n_images)
+            X = np.empty((len(rows), ph, pw, 1), np.float32)
+            Y = np.empty_like(X)
+            for r, (y0, x0, k) in enumerate(places[rows]):
+                X[r, ..., 0] = np.rot90(lo[y0 : y0 + ph, x0 : x0 + pw], k)
+                Y[r, ..., 0] = np.rot90(gt[y0 : y0 + ph, x0 : x0 + pw], k)
+            normalize_with_image_percentiles(X, Y, lo[..., None], gt[..., None], levels[rows])
+            yield datamodes.PatchBatch(rows, X, Y, j)
+            del lo, gt, X, Y  # before the next image is simulated
+
+    return datamodes.PatchStream(n_patches, batches(), info)
 
 
 def train_subdiffraction(structure: str, out_dir: str | Path, *, n_images: int = 8, shape=(128, 128),

@@ -36,31 +36,50 @@ def make_upsampling_data(stacks: Sequence[np.ndarray], *, factor: int, patch_sha
     """Normalized pairs from isotropic ``"ZYX"`` stacks (:func:`care_bridge.data.modes.axial_training_pairs`:
     foreground patches, ``X`` by the percentiles of the Z-subsampled stack it simulates, ``Y`` by the whole
     stack's, levels drawn per patch unless ``percentiles`` fix them): ``X`` ``"SZYXC"`` with ``pz / factor``
-    planes, ``Y`` ``"SZYXC"`` with ``pz`` planes; ``info["source"]`` holds each patch's stack index."""
+    planes, ``Y`` ``"SZYXC"`` with ``pz`` planes; ``info["source"]`` holds each patch's stack index. In memory:
+    :func:`upsampling_data_stream` makes the same pairs a stack at a time."""
+    stream = upsampling_data_stream(stacks, factor=factor, patch_shape=patch_shape, n_patches=n_patches, seed=seed,
+                                    axial_sigma_px=axial_sigma_px, threshold=threshold, percentiles=percentiles,
+                                    percentile_jitter=percentile_jitter)
+    X, Y, source = stream.collect()
+    return X, Y, datamodes.with_source(stream.info, source)
+
+
+def upsampling_data_stream(stacks: Sequence[np.ndarray], *, factor: int, patch_shape: tuple[int, int, int],
+                           n_patches: int, seed: int = 0, axial_sigma_px: float = 0.0, threshold: float = 0.4,
+                           percentiles: tuple[float, float] | None = None,
+                           percentile_jitter: float = 0.0) -> datamodes.PatchStream:
+    """The pairs of :func:`make_upsampling_data` as a :class:`~care_bridge.data.modes.PatchStream` of one stack's
+    patches per batch (``n_patches`` shared out evenly, the first stacks one more): ``stacks[k]`` is read when
+    its batch is made, so a lazy sequence (e.g. of files) keeps one stack in memory. ``info`` is complete
+    (``foreground_fraction``: one per stack used) once the stream is exhausted."""
     if not stacks:
         raise CareBridgeError("give at least one isotropic stack")
     rng = np.random.default_rng(seed)
     low, high = percentiles if percentiles is not None else (None, None)
     per = [n_patches // len(stacks) + (i < n_patches % len(stacks)) for i in range(len(stacks))]
-    Xs, Ys, sources, fractions = [], [], [], []
-    for k, (s, n) in enumerate(zip(stacks, per)):
-        if n == 0:
-            continue
-        s = np.asarray(s)
-        if s.ndim != 3:
-            raise CareBridgeError(f"upsampling training stacks must be 3D ZYX, got {s.ndim}D")
-        X, Y, info = datamodes.axial_training_pairs(s, factor=factor, patch_shape=patch_shape, n_patches=n, rng=rng,
-                                                    axial_sigma_px=axial_sigma_px, threshold=threshold,
-                                                    percentile_low=low, percentile_high=high,
-                                                    percentile_jitter=percentile_jitter)
-        Xs.append(X)
-        Ys.append(Y)
-        sources.append(np.full(len(X), k, np.int32))
-        fractions.append(info["foreground_fraction"])
-    info = {k: v for k, v in info.items() if k != "foreground_fraction"}
-    return np.concatenate(Xs), np.concatenate(Ys), {**info, "foreground_fraction": fractions,
-                                                    "source": np.concatenate(sources),
-                                                    "source_names": [f"stack {k}" for k in range(len(stacks))]}
+    info: dict = {}
+
+    def batches():
+        fractions, start = [], 0
+        for k, n in enumerate(per):
+            if n == 0:
+                continue
+            s = np.asarray(stacks[k])
+            if s.ndim != 3:
+                raise CareBridgeError(f"upsampling training stacks must be 3D ZYX, got {s.ndim}D")
+            X, Y, one = datamodes.axial_training_pairs(s, factor=factor, patch_shape=patch_shape, n_patches=n,
+                                                       rng=rng, axial_sigma_px=axial_sigma_px, threshold=threshold,
+                                                       percentile_low=low, percentile_high=high,
+                                                       percentile_jitter=percentile_jitter)
+            fractions.append(one.pop("foreground_fraction"))
+            info.update(one)
+            yield datamodes.PatchBatch(np.arange(start, start + n), X, Y, k)
+            del s, X, Y  # before the next stack is read
+            start += n
+        info.update({"foreground_fraction": fractions, "source_names": [f"stack {k}" for k in range(len(stacks))]})
+
+    return datamodes.PatchStream(sum(per), batches(), info)
 
 
 def train_upsampling(stacks: Sequence[np.ndarray], out_dir: str | Path, *, factor: int,
