@@ -34,7 +34,7 @@ from ..errors import CareBridgeError
 from .common import int_tuple
 
 if TYPE_CHECKING:
-    from ..data.modes import PatchStream
+    from ..data.patch_stream import PatchStream
 
 MODES = ("isotropic", "upsampling", "projection", "tubules", "granules")
 
@@ -89,7 +89,7 @@ def _levels(args) -> dict:
 
 
 def make_mode_stream(args) -> tuple[PatchStream, Callable[[], tuple]]:
-    """``args.mode``'s patches as a :class:`~care_bridge.data.modes.PatchStream` (a source, or a chunk, at a time)
+    """``args.mode``'s patches as a :class:`~care_bridge.data.patch_stream.PatchStream` (a source, or a chunk, at a time)
     and ``describe()``, which gives ``(config, meta)`` — the network to build and the file's report, with
     ``meta["source_names"]`` naming the sources the batches' integers index — once the stream is exhausted."""
     from ..pipelines import isotropic, projection, subdiffraction, upsampling

@@ -23,7 +23,6 @@ come (:meth:`PatchStream.write`) and :meth:`PatchStream.collect` gathers them in
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, signal
@@ -32,99 +31,12 @@ from scipy.interpolate import make_interp_spline
 
 from ..axes import check_axes, move_axes
 from ..errors import CareBridgeError
-from ..normalize import DEFAULT_EPS
 from . import imaging
-from .patches import check_threshold, normalize_with_image_percentiles, percentile_levels, percentile_meta
+from .patch_stream import CHUNK_BYTES, PatchBatch, PatchStream, with_source
+from .patches import (check_threshold, image_percentiles, normalize_rows, normalize_with_image_percentiles,
+                      percentile_levels, percentile_meta)
 from .structures import epithelium
 from ..resample import check_factor as _check_factor, upsample_z  # noqa: F401 - re-exported for the data API
-
-
-CHUNK_BYTES = 32 << 20  # patch pairs a stream makes at once from one source (the isotropic stack)
-
-
-@dataclass
-class PatchBatch:
-    """Patch pairs of one source (or one chunk of them): ``X``/``Y`` float32 ``"S<spatial>C"``, their ``rows``
-    among all the stream's patches and their ``source`` (one integer, or one per patch)."""
-
-    rows: np.ndarray
-    X: np.ndarray
-    Y: np.ndarray
-    source: int | np.ndarray
-
-
-class PatchStream:
-    """``n`` patch pairs made a :class:`PatchBatch` at a time, so that only one source's patches (or one chunk's)
-    need be in memory; iterate it once. ``info`` describes them as the generator's in-memory form does, without
-    ``source`` (the batches carry it); it is complete once the stream is exhausted (upsampling's foreground
-    fractions, for one, grow stack by stack). ``shapes``: one ``X`` and one ``Y`` patch's, once a batch came."""
-
-    def __init__(self, n: int, batches: Iterator[PatchBatch], info: dict):
-        self.n, self.info = int(n), info
-        self._batches = batches
-        self.shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-
-    def __iter__(self) -> Iterator[PatchBatch]:
-        for b in self._batches:
-            self.shapes = self.shapes or (tuple(b.X.shape[1:]), tuple(b.Y.shape[1:]))
-            yield b
-            del b  # one batch in memory: not this one while the next is made
-
-    def collect(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All the patches in memory: ``(X, Y, source)`` in row order."""
-        X = Y = None
-        source = np.zeros(self.n, np.int32)
-        for b in self:
-            if X is None:
-                X = np.empty((self.n, *b.X.shape[1:]), np.float32)
-                Y = np.empty((self.n, *b.Y.shape[1:]), np.float32)
-            X[b.rows], Y[b.rows], source[b.rows] = b.X, b.Y, b.source
-        if X is None:
-            raise CareBridgeError("the generator made no patches")
-        return X, Y, source
-
-    def write(self, writer) -> None:
-        """Append every batch at its rows to ``writer``, a :class:`~care_bridge.data.patch_store.PatchFileWriter`
-        (committing is the caller's: the report may need ``info`` complete)."""
-        for b in self:
-            writer.append(b.X, b.Y, b.source, rows=b.rows)
-            del b
-
-
-def with_source(info: dict, source: np.ndarray) -> dict:
-    """``info`` with ``source`` (one integer per patch) before its ``source_names``: what the in-memory
-    generators return."""
-    out = {}
-    for k, v in info.items():
-        if k == "source_names":
-            out["source"] = source
-        out[k] = v
-    return out if "source" in out else {**out, "source": source}
-
-
-def generator_at(rng: np.random.Generator, state: dict) -> np.random.Generator:
-    """A new generator of ``rng``'s kind in ``state`` (a ``bit_generator.state`` saved earlier): it draws again
-    what ``rng`` drew from there, for streams that must simulate a source twice to keep the draws' order."""
-    g = np.random.Generator(type(rng.bit_generator)(0))
-    g.bit_generator.state = state
-    return g
-
-
-def _image_percentiles(img: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The per-patch ``levels`` (``(n, 2)``) percentiles of the whole image ``img`` (``"<spatial>C"``) per channel,
-    ``(low, high)`` each ``(n, C)``, computed as :func:`care_bridge.data.patches.normalize_with_image_percentiles`
-    does, once, so that a stream normalizes its patches chunk by chunk (:func:`_normalize_rows`)."""
-    img = np.asarray(img, np.float64)
-    red = tuple(range(img.ndim - 1))
-    return np.percentile(img, levels[:, 0], axis=red), np.percentile(img, levels[:, 1], axis=red)
-
-
-def _normalize_rows(A: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, eps: float = DEFAULT_EPS) -> None:
-    """In place, patch ``i`` of ``A`` mapped by ``lo[i]``, ``hi[i]`` per channel, bit for bit as
-    :func:`care_bridge.data.patches.normalize_with_image_percentiles` maps it."""
-    expand = (slice(None),) + (None,) * (A.ndim - 2) + (slice(None),)
-    A -= lo[expand].astype(np.float32)
-    A /= (hi - lo + eps)[expand].astype(np.float32)
 
 
 def _check_stack(stack: np.ndarray, axes: str) -> np.ndarray:
@@ -350,7 +262,7 @@ def isotropic_pair_stream(
     if normalize:
         levels = percentile_levels(n_patches, rng, low=percentile_low, high=percentile_high,
                                    jitter=percentile_jitter)
-        stats = _image_percentiles(np.moveaxis(x, 0, -1), levels)  # the whole stack, "ZYXC"
+        stats = image_percentiles(np.moveaxis(x, 0, -1), levels)  # the whole stack, "ZYXC"
         info.update(percentile_meta(percentile_low, percentile_high, percentile_jitter))
     per_chunk = max(1, int(chunk_bytes) // (2 * ph * pw * n_c * 4))
 
@@ -379,8 +291,8 @@ def isotropic_pair_stream(
                     Y[r] = np.moveaxis(gt[box], 0, -1)
             if stats is not None:
                 lo_p, hi_p = stats[0][rows], stats[1][rows]
-                _normalize_rows(X, lo_p, hi_p)
-                _normalize_rows(Y, lo_p, hi_p)
+                normalize_rows(X, lo_p, hi_p)
+                normalize_rows(Y, lo_p, hi_p)
             yield PatchBatch(rows, X, Y, planes[rows])
             del X, Y, lo, gt  # before the next chunk is made
 

@@ -164,22 +164,34 @@ def percentile_meta(low: float | None, high: float | None, jitter: float = 0.0) 
             "percentile_jitter": jitter}
 
 
+def image_percentiles(img: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The per-patch ``levels`` (``(n, 2)``: low, high) percentiles of the whole image ``img`` (``"<spatial>C"``,
+    or samples ``"NC"``) per channel: ``(low, high)``, each ``(n, C)``."""
+    img = np.asarray(img, np.float64)
+    red = tuple(range(img.ndim - 1))
+    return np.percentile(img, levels[:, 0], axis=red), np.percentile(img, levels[:, 1], axis=red)
+
+
+def normalize_rows(A: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, eps: float = DEFAULT_EPS) -> None:
+    """In place, patch ``i`` of ``A`` (``"S<spatial>C"``) mapped per channel by ``lo[i]``, ``hi[i]``
+    (:func:`image_percentiles`): ``(v - lo) / (hi - lo + eps)``."""
+    expand = (slice(None),) + (None,) * (A.ndim - 2) + (slice(None),)
+    A -= lo[expand].astype(np.float32)
+    A /= (hi - lo + eps)[expand].astype(np.float32)
+
+
 def normalize_with_image_percentiles(X: np.ndarray, Y: np.ndarray, x: np.ndarray, y: np.ndarray,
                                      levels: np.ndarray, *, eps: float = DEFAULT_EPS) -> None:
     """In place, CARE's normalization: patch ``i`` of ``X`` (``"S<spatial>C"``) is mapped by the ``levels[i]``
     percentiles of the whole source image ``x`` (``"<spatial>C"``), per channel, ``(v - p_low) / (p_high - p_low
     + eps)``; ``Y`` likewise by the same levels of ``y``. ``x`` and ``y`` may differ in shape and
-    dimensionality (e.g. ``x`` the samples of a degraded stack, ``"NC"``)."""
-    stats = None
-    for A, img in ((X, x), (Y, y)):
-        if stats is None or img is not x:  # the same image for both (isotropic data): its percentiles once
-            img = np.asarray(img, np.float64)
-            red = tuple(range(img.ndim - 1))
-            stats = (np.percentile(img, levels[:, 0], axis=red), np.percentile(img, levels[:, 1], axis=red))
-        lo, hi = stats  # (n, C)
-        expand = (slice(None),) + (None,) * (A.ndim - 2) + (slice(None),)
-        A -= lo[expand].astype(np.float32)
-        A /= (hi - lo + eps)[expand].astype(np.float32)
+    dimensionality (e.g. ``x`` the samples of a degraded stack, ``"NC"``). A stream that makes one source's
+    patches chunk by chunk computes :func:`image_percentiles` once and applies :func:`normalize_rows` per chunk."""
+    stats = image_percentiles(x, levels)
+    normalize_rows(X, *stats, eps=eps)
+    if y is not x:  # the same image for both (isotropic data): its percentiles once
+        stats = image_percentiles(y, levels)
+    normalize_rows(Y, *stats, eps=eps)
 
 
 def normalize_patch_pairs(

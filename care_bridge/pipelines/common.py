@@ -14,7 +14,7 @@ from ..models.config import CareConfig
 from ..normalize import apply_normalization, percentile_stats
 
 if TYPE_CHECKING:
-    from ..data.modes import PatchStream
+    from ..data.patch_stream import PatchStream
 
 NETWORK_KEYS = ("mode", "axes", "n_channel_in", "n_channel_out", "unet_pool", "procedure")
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..axes import check_axes
-from ..data import imaging, modes as datamodes
+from ..data import imaging, modes as datamodes, patch_stream
 from ..errors import CareBridgeError
 from ..models.config import CareConfig
 from .common import train_mode
@@ -61,15 +61,15 @@ def make_isotropic_data(stack: np.ndarray, axes: str, *, factor: float, psf: np.
                                    seed=seed, threshold=threshold, augment=augment, percentiles=percentiles,
                                    percentile_jitter=percentile_jitter)
     X, Y, source = stream.collect()
-    return X, Y, datamodes.with_source(stream.info, source)
+    return X, Y, patch_stream.with_source(stream.info, source)
 
 
 def isotropic_data_stream(stack: np.ndarray, axes: str, *, factor: float, psf: np.ndarray | None,
                           patch_shape: tuple[int, int] = (64, 64), n_patches: int = 256, seed: int = 0,
                           threshold: float = 0.4, augment: bool = True,
                           percentiles: tuple[float, float] | None = None, percentile_jitter: float = 0.0,
-                          chunk_bytes: int = datamodes.CHUNK_BYTES) -> datamodes.PatchStream:
-    """The pairs of :func:`make_isotropic_data` as a :class:`~care_bridge.data.modes.PatchStream`
+                          chunk_bytes: int = patch_stream.CHUNK_BYTES) -> patch_stream.PatchStream:
+    """The pairs of :func:`make_isotropic_data` as a :class:`~care_bridge.data.patch_stream.PatchStream`
     (:func:`care_bridge.data.modes.isotropic_pair_stream`): memory holds the stack and ``chunk_bytes`` of
     patches."""
     x = np.asarray(stack)

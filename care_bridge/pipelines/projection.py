@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import imaging, modes as datamodes
+from ..data import imaging, modes as datamodes, patch_stream
 from ..data.patches import normalize_with_image_percentiles, percentile_levels, percentile_meta
 from ..errors import CareBridgeError
 from ..models.config import CareConfig
@@ -40,14 +40,14 @@ def make_projection_data(n: int, shape_zyx: Sequence[int], *, photons: float, se
     stream = projection_data_stream(n, shape_zyx, photons=photons, seed=seed, percentiles=percentiles,
                                     percentile_jitter=percentile_jitter, heights=True, **kwargs)
     X, Y, source = stream.collect()
-    return X, Y, datamodes.with_source(stream.info, source)
+    return X, Y, patch_stream.with_source(stream.info, source)
 
 
 def projection_data_stream(n: int, shape_zyx: Sequence[int], *, photons: float, seed: int = 0,
                            percentiles: tuple[float, float] | None = None, percentile_jitter: float = 0.0,
-                           heights: bool = False, **kwargs) -> datamodes.PatchStream:
+                           heights: bool = False, **kwargs) -> patch_stream.PatchStream:
     """The pairs of :func:`make_projection_data` (the same, bit for bit) as a
-    :class:`~care_bridge.data.modes.PatchStream` of one stack per batch: memory holds one stack.
+    :class:`~care_bridge.data.patch_stream.PatchStream` of one stack per batch: memory holds one stack.
 
     The normalization levels are drawn after all the stacks (the random draws' order fixes the data), so the
     stacks are simulated twice: once to advance the generator to the levels (the generator's state before each
@@ -70,14 +70,14 @@ def projection_data_stream(n: int, shape_zyx: Sequence[int], *, photons: float, 
 
     def batches():
         for i in range(n):
-            again = datamodes.generator_at(rng, states[i])
+            again = patch_stream.generator_at(rng, states[i])
             x, y, _ = datamodes.projection_training_pair(shape, photons=photons, rng=again, **kwargs)
             X, Y = x[None, ..., None], y[None, ..., None]
             normalize_with_image_percentiles(X, Y, X[0].copy(), Y[0].copy(), levels[i : i + 1])
-            yield datamodes.PatchBatch(np.array([i]), X, Y, i)
+            yield patch_stream.PatchBatch(np.array([i]), X, Y, i)
             del x, y, X, Y  # before the next stack is simulated
 
-    return datamodes.PatchStream(n, batches(), info)
+    return patch_stream.PatchStream(n, batches(), info)
 
 
 def train_projection(n: int, shape_zyx: Sequence[int], out_dir: str | Path, *, photons: float = 5.0, seed: int = 0,

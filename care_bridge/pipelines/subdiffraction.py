@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import imaging, modes as datamodes
+from ..data import imaging, modes as datamodes, patch_stream
 from ..data.patches import normalize_with_image_percentiles, percentile_levels, percentile_meta
 from ..data.structures import FWHM_PER_SIGMA
 from ..errors import CareBridgeError
@@ -45,16 +45,16 @@ def make_subdiffraction_data(structure: str, n_images: int, shape: tuple[int, in
                                         n_patches=n_patches, seed=seed, psf=psf, augment=augment,
                                         percentiles=percentiles, percentile_jitter=percentile_jitter)
     X, Y, source = stream.collect()
-    return X, Y, datamodes.with_source(stream.info, source)
+    return X, Y, patch_stream.with_source(stream.info, source)
 
 
 def subdiffraction_data_stream(structure: str, n_images: int, shape: tuple[int, int], *, photons: float,
                                patch_shape: tuple[int, int] = (64, 64), n_patches: int = 128, seed: int = 0,
                                psf: np.ndarray | None = None, augment: bool = True,
                                percentiles: tuple[float, float] | None = None,
-                               percentile_jitter: float = 0.0) -> datamodes.PatchStream:
+                               percentile_jitter: float = 0.0) -> patch_stream.PatchStream:
     """The pairs of :func:`make_subdiffraction_data` (the same, bit for bit) as a
-    :class:`~care_bridge.data.modes.PatchStream` of one image's patches per batch: memory holds one image and
+    :class:`~care_bridge.data.patch_stream.PatchStream` of one image's patches per batch: memory holds one image and
     its patches.
 
     The draws come in this order: all the images, then each patch's place and rotation, then the normalization
@@ -92,7 +92,7 @@ def subdiffraction_data_stream(structure: str, n_images: int, shape: tuple[int, 
 
     def batches():
         for j in range(min(n_images, n_patches)):  # patch i is image i mod n_images's
-            lo, gt = simulate(datamodes.generator_at(rng, states[j]))
+            lo, gt = simulate(patch_stream.generator_at(rng, states[j]))
             rows = np.arange(j, n_patches, n_images)
             X = np.empty((len(rows), ph, pw, 1), np.float32)
             Y = np.empty_like(X)
@@ -100,10 +100,10 @@ def subdiffraction_data_stream(structure: str, n_images: int, shape: tuple[int, 
                 X[r, ..., 0] = np.rot90(lo[y0 : y0 + ph, x0 : x0 + pw], k)
                 Y[r, ..., 0] = np.rot90(gt[y0 : y0 + ph, x0 : x0 + pw], k)
             normalize_with_image_percentiles(X, Y, lo[..., None], gt[..., None], levels[rows])
-            yield datamodes.PatchBatch(rows, X, Y, j)
+            yield patch_stream.PatchBatch(rows, X, Y, j)
             del lo, gt, X, Y  # before the next image is simulated
 
-    return datamodes.PatchStream(n_patches, batches(), info)
+    return patch_stream.PatchStream(n_patches, batches(), info)
 
 
 def train_subdiffraction(structure: str, out_dir: str | Path, *, n_images: int = 8, shape=(128, 128),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import modes as datamodes
+from ..data import modes as datamodes, patch_stream
 from ..errors import CareBridgeError
 from ..models.config import CareConfig
 from .common import train_mode
@@ -42,14 +42,14 @@ def make_upsampling_data(stacks: Sequence[np.ndarray], *, factor: int, patch_sha
                                     axial_sigma_px=axial_sigma_px, threshold=threshold, percentiles=percentiles,
                                     percentile_jitter=percentile_jitter)
     X, Y, source = stream.collect()
-    return X, Y, datamodes.with_source(stream.info, source)
+    return X, Y, patch_stream.with_source(stream.info, source)
 
 
 def upsampling_data_stream(stacks: Sequence[np.ndarray], *, factor: int, patch_shape: tuple[int, int, int],
                            n_patches: int, seed: int = 0, axial_sigma_px: float = 0.0, threshold: float = 0.4,
                            percentiles: tuple[float, float] | None = None,
-                           percentile_jitter: float = 0.0) -> datamodes.PatchStream:
-    """The pairs of :func:`make_upsampling_data` as a :class:`~care_bridge.data.modes.PatchStream` of one stack's
+                           percentile_jitter: float = 0.0) -> patch_stream.PatchStream:
+    """The pairs of :func:`make_upsampling_data` as a :class:`~care_bridge.data.patch_stream.PatchStream` of one stack's
     patches per batch (``n_patches`` shared out evenly, the first stacks one more): ``stacks[k]`` is read when
     its batch is made, so a lazy sequence (e.g. of files) keeps one stack in memory. ``info`` is complete
     (``foreground_fraction``: one per stack used) once the stream is exhausted."""
@@ -74,12 +74,12 @@ def upsampling_data_stream(stacks: Sequence[np.ndarray], *, factor: int, patch_s
                                                        percentile_jitter=percentile_jitter)
             fractions.append(one.pop("foreground_fraction"))
             info.update(one)
-            yield datamodes.PatchBatch(np.arange(start, start + n), X, Y, k)
+            yield patch_stream.PatchBatch(np.arange(start, start + n), X, Y, k)
             del s, X, Y  # before the next stack is read
             start += n
         info.update({"foreground_fraction": fractions, "source_names": [f"stack {k}" for k in range(len(stacks))]})
 
-    return datamodes.PatchStream(sum(per), batches(), info)
+    return patch_stream.PatchStream(sum(per), batches(), info)
 
 
 def train_upsampling(stacks: Sequence[np.ndarray], out_dir: str | Path, *, factor: int,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from care_bridge.cli.main import main
-from care_bridge.data import modes as datamodes, patch_store
+from care_bridge.data import modes as datamodes, patch_store, patch_stream
 from care_bridge.data.patch_store import PatchFileWriter, open_patch_file
 from care_bridge.data.patches import normalize_with_image_percentiles, percentile_levels
 from care_bridge.errors import CareBridgeError
@@ -44,19 +44,30 @@ def _same(pf, X, Y, info):
 
 
 # ---------------------------------------------------------------------------------------- the same patches
-def test_normalize_rows_is_normalize_with_image_percentiles():
+def test_chunked_normalization_is_cares_formula_patch_by_patch():
+    """Percentiles of the whole image once, rows normalized chunk by chunk: each patch equals
+    (v - p_lo) / (p_hi - p_lo + eps) with its own levels' percentiles of the image, per channel."""
+    from care_bridge.data.patches import image_percentiles, normalize_rows
+    from care_bridge.normalize import DEFAULT_EPS
+
     rng = np.random.default_rng(0)
     img = rng.gamma(2.0, 10.0, (9, 11, 2)).astype(np.float32)
     A = rng.gamma(2.0, 10.0, (7, 4, 5, 2)).astype(np.float32)
     levels = percentile_levels(7, rng)
-    expect, B = A.copy(), A.copy()
-    normalize_with_image_percentiles(expect, expect.copy(), img, img, levels)
-    lo, hi = datamodes._image_percentiles(img, levels)
+    B = A.copy()
+    lo, hi = image_percentiles(img, levels)
     for rows in (slice(0, 3), slice(3, 7)):  # chunk by chunk
         part = B[rows]
-        datamodes._normalize_rows(part, lo[rows], hi[rows])
+        normalize_rows(part, lo[rows], hi[rows])
         B[rows] = part
-    assert np.array_equal(B, expect)
+    for i in range(7):
+        for c in range(2):
+            p_lo, p_hi = np.percentile(img[..., c].astype(np.float64), levels[i])
+            expect = (A[i, ..., c] - np.float32(p_lo)) / np.float32(p_hi - p_lo + DEFAULT_EPS)
+            assert np.allclose(B[i, ..., c], expect, rtol=1e-6, atol=1e-6)
+    whole = A.copy()
+    normalize_with_image_percentiles(whole, whole.copy(), img, img, levels)
+    assert np.array_equal(B, whole)
 
 
 @pytest.mark.parametrize("augment", [True, False])
@@ -120,7 +131,7 @@ def test_generator_at_draws_again_what_the_generator_drew():
     rng.poisson(3.0, 5)
     state = rng.bit_generator.state
     first = (rng.poisson(7.5, 100), rng.normal(size=3), rng.integers(0, 13, 4))
-    g = datamodes.generator_at(rng, state)
+    g = patch_stream.generator_at(rng, state)
     again = (g.poisson(7.5, 100), g.normal(size=3), g.integers(0, 13, 4))
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
 
