@@ -1,5 +1,5 @@
 """Shared steps of the mode pipelines: per-stack normalization, validation split, training, patch files (written
-from memory, :func:`save_mode_patches`, or source by source as a generator makes them, :func:`write_mode_patches`)."""
+source by source as a generator makes them, :func:`write_mode_patches`)."""
 
 from __future__ import annotations
 
@@ -70,23 +70,12 @@ def network_fields(config: CareConfig) -> dict:
     return {k: d[k] for k in NETWORK_KEYS}
 
 
-def save_mode_patches(out: str | Path, X: np.ndarray, Y: np.ndarray, config: CareConfig, meta: dict, *,
-                      overwrite: bool = False, sources: np.ndarray | None = None) -> Path:
-    """Write a patch file (``care_bridge.data.patches`` format) whose report carries ``network``: the mode,
-    axes, channels, pooling and procedure of the network to train (``axes`` in the file are the inputs');
-    ``sources``: one integer per patch naming its source (names in ``meta["source_names"]``)."""
-    from ..data.patches import save_patches
-
-    return save_patches(out, X, Y, config.axes, {**meta, "network": network_fields(config)}, overwrite=overwrite,
-                        sources=sources)
-
-
 def write_mode_patches(out: str | Path, stream: PatchStream, describe: Callable[[], tuple[CareConfig, dict]], *,
                        overwrite: bool = False) -> tuple[CareConfig, dict]:
     """Write ``stream``'s patches to the patch file ``out`` batch by batch as they are made (memory: one batch;
     :class:`~care_bridge.data.patch_store.PatchFileWriter`), then the report: ``describe()`` gives the config and
-    the report once the stream is exhausted; the report gets ``network`` as in :func:`save_mode_patches`, and the
-    sources come from the batches. All or nothing: the file appears, whole, at the end; an error on the way
+    the report once the stream is exhausted; the report gets ``network`` (:func:`network_fields`: the mode, axes,
+    channels, pooling and procedure of the network to train), and the sources come from the batches. All or nothing: the file appears, whole, at the end; an error on the way
     leaves neither it nor a spill file. Returns ``(config, meta)``."""
     from ..data.patch_store import PatchFileWriter
 

@@ -103,6 +103,9 @@ def train(
     from ..models.factory import build_network
 
     out = Path(out_dir)
+    # first, before a pass over the data: a resumed run trains in the precision asked for (resumed_config takes
+    # it, a SCHEDULE_FIELDS entry, from ``config``)
+    check_training_precision(config.precision)
     _check_data(config, X, Y, "training")
     _check_data(config, X_val, Y_val, "validation")
     state = None
@@ -113,7 +116,6 @@ def train(
         config = resumed_config(CareConfig.load(out), config)
     elif (out / WEIGHTS["last"]).exists() or (out / "config.yaml").exists():
         raise CareBridgeError(f"{out} already holds a model; use --resume to continue it or choose a new folder")
-    check_training_precision(config.precision)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out)
 
