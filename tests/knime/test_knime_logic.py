@@ -219,6 +219,24 @@ def test_train_table_checks_before_training(tmp_path, tiffs):
         kn.train_table(df, tmp_path / "m.zip", overwrite=True)
 
 
+def test_train_table_parses_and_checks_the_training_precision_before_any_work(tmp_path, tiffs, monkeypatch):
+    """The trainer dialog's Precision is `care-bridge train --precision`: the same parser and hardware check,
+    refused before patches are made or anything is written."""
+    import care_bridge.train.precision as precision
+
+    df = pd.DataFrame({kn.IMAGE_COLUMN: [str(tiffs[0])], kn.TARGET_COLUMN: [str(tiffs[1])]})
+    out, work = tmp_path / "out", tmp_path / "work"
+    out.mkdir()
+    work.mkdir()
+    with pytest.raises(CareBridgeError, match="training precision 'fp16'"):
+        kn.train_table(df, out / "m.zip", kn.TrainSettings(precision="fp16"), work_dir=work)
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda cpuinfo=None: [])
+    monkeypatch.setattr(precision, "_gpu_count", lambda: 0)
+    with pytest.raises(CareBridgeError, match="bf16 instructions"):
+        kn.train_table(df, out / "m.zip", kn.TrainSettings(precision="BF16"), work_dir=work)
+    assert list(out.iterdir()) == [] and list(work.iterdir()) == []
+
+
 def test_arrow_table_declares_the_types_of_all_empty_columns(tmp_path, tiffs, fake_restorer):
     # KNIME moves tables as Arrow; an inferred column without any value is Arrow's null type, a "void" column in
     # KNIME (knime/knime-python, org.knime.python3.arrow/.../knime/_arrow/_backend.py: pa.null() -> voidSpec).
